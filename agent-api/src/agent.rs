@@ -1,0 +1,88 @@
+//! The traits an agent implements.
+//!
+//! Required methods are the protocol's core; optional capabilities are defaulted
+//! methods returning `UNIMPLEMENTED`, so adding a capability never breaks an agent.
+use async_trait::async_trait;
+
+use crate::category::TaskCategory;
+use crate::context::TaskContext;
+use crate::error::AgentError;
+use crate::proto::flyteidl::{admin, core};
+use crate::resource_meta::ResourceMeta;
+use crate::status::TaskStatus;
+
+/// What a create (async) or execute (sync) call hands the agent.
+#[derive(Debug, Clone, Default)]
+pub struct TaskRequest {
+    pub template: core::TaskTemplate,
+    pub inputs: core::LiteralMap,
+}
+
+/// A window of metrics asked for by `GetTaskMetrics`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsQuery {
+    pub queries: Vec<String>,
+    pub start_time: Option<prost_types::Timestamp>,
+    pub end_time: Option<prost_types::Timestamp>,
+    pub step: Option<prost_types::Duration>,
+}
+
+/// One page of logs for `GetTaskLogs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogPage {
+    pub lines: Vec<admin::LogLine>,
+    /// Token for the next page; empty when there is no more.
+    pub next_token: String,
+}
+
+/// An agent that submits work to a backend and is then polled.
+#[async_trait]
+pub trait AsyncAgent: Send + Sync + 'static {
+    /// Name shown by `ListAgents`/`GetAgent`.
+    fn name(&self) -> &str;
+
+    /// The `(task_type, version)` pairs this agent serves.
+    fn task_categories(&self) -> Vec<TaskCategory>;
+
+    /// Submits the task and returns a small handle. Must be idempotent for the same
+    /// `ctx.idempotency_key`: a second call returns the first job's handle.
+    async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError>;
+
+    /// Reports the task's status. Task failures are a `TaskStatus` with a failed phase;
+    /// an `Err` means the status could not be determined (or the handle was bad).
+    async fn get(&self, ctx: &TaskContext, meta: &ResourceMeta) -> Result<TaskStatus, AgentError>;
+
+    /// Cancels the task. Must tolerate a task that already finished or is unknown.
+    async fn delete(&self, ctx: &TaskContext, meta: &ResourceMeta) -> Result<(), AgentError>;
+
+    /// Optional: backend metrics for the task.
+    async fn metrics(
+        &self,
+        _ctx: &TaskContext,
+        _meta: &ResourceMeta,
+        _query: MetricsQuery,
+    ) -> Result<Vec<core::ExecutionMetricResult>, AgentError> {
+        Err(AgentError::unimplemented(format!("GetTaskMetrics for {}", self.name())))
+    }
+
+    /// Optional: a page of the task's logs (`lines` = max lines wanted, 0 = all).
+    async fn logs(
+        &self,
+        _ctx: &TaskContext,
+        _meta: &ResourceMeta,
+        _lines: u64,
+        _token: &str,
+    ) -> Result<LogPage, AgentError> {
+        Err(AgentError::unimplemented(format!("GetTaskLogs for {}", self.name())))
+    }
+}
+
+/// An agent that runs the task within one call and returns a terminal status.
+#[async_trait]
+pub trait SyncAgent: Send + Sync + 'static {
+    fn name(&self) -> &str;
+
+    fn task_categories(&self) -> Vec<TaskCategory>;
+
+    async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError>;
+}

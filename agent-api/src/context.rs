@@ -1,0 +1,76 @@
+//! Everything an agent may touch, handed to it per call. Agents never read global
+//! state or the environment directly.
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::datastore::{DataStore, LocalDataStore};
+use crate::idempotency::IdempotencyKey;
+use crate::proto::flyteidl::admin;
+use crate::secrets::{SecretProvider, StaticSecrets};
+
+/// Long-lived services shared by every call (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct AgentServices {
+    pub data_store: Arc<dyn DataStore>,
+    pub secrets: Arc<dyn SecretProvider>,
+    pub http: reqwest::Client,
+}
+
+impl AgentServices {
+    pub fn new(data_store: Arc<dyn DataStore>, secrets: Arc<dyn SecretProvider>) -> Self {
+        Self { data_store, secrets, http: reqwest::Client::new() }
+    }
+
+    /// Local data store rooted at `root`, no secrets: for tests and embedded runs.
+    pub fn local(root: impl Into<std::path::PathBuf>) -> Self {
+        Self::new(LocalDataStore::shared(root), Arc::new(StaticSecrets::new()))
+    }
+
+    /// The context for one call.
+    pub fn task_context(
+        &self,
+        output_prefix: impl Into<String>,
+        execution: Option<admin::TaskExecutionMetadata>,
+        deadline: Option<Instant>,
+    ) -> TaskContext {
+        let idempotency_key = execution
+            .as_ref()
+            .and_then(|m| m.task_execution_id.as_ref())
+            .and_then(IdempotencyKey::from_execution);
+        TaskContext {
+            services: self.clone(),
+            output_prefix: output_prefix.into(),
+            execution,
+            idempotency_key,
+            deadline,
+        }
+    }
+}
+
+/// Per-call context.
+#[derive(Debug, Clone)]
+pub struct TaskContext {
+    pub services: AgentServices,
+    /// Where this attempt's outputs go (`<prefix>/outputs.pb` and any data files).
+    pub output_prefix: String,
+    /// Who runs this task: execution identity, namespace, labels (absent on get/delete).
+    pub execution: Option<admin::TaskExecutionMetadata>,
+    /// Stable key for idempotent submission, derived from `task_execution_id`.
+    pub idempotency_key: Option<IdempotencyKey>,
+    /// The caller's deadline for this call, when it sent one.
+    pub deadline: Option<Instant>,
+}
+
+impl TaskContext {
+    pub fn data_store(&self) -> &Arc<dyn DataStore> {
+        &self.services.data_store
+    }
+
+    pub fn secrets(&self) -> &Arc<dyn SecretProvider> {
+        &self.services.secrets
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.services.http
+    }
+}

@@ -1,0 +1,214 @@
+//! [`InProcessClient`]: dispatches protocol requests to a registry's agents directly.
+//! The gRPC server adapter is a thin layer over it, so the embedded engine and remote
+//! callers go through exactly the same validation and error mapping.
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+
+use crate::agent::{AsyncAgent, MetricsQuery, SyncAgent, TaskRequest};
+use crate::category::TaskCategory;
+use crate::client::AgentClient;
+use crate::context::{AgentServices, TaskContext};
+use crate::error::{codes, AgentError};
+use crate::outputs::check_outputs;
+use crate::proto::flyteidl::{admin, core};
+use crate::registry::{AgentHandle, AgentRegistry};
+use crate::resource_meta::ResourceMeta;
+use crate::status::{Phase, TaskStatus};
+
+#[derive(Clone)]
+pub struct InProcessClient {
+    registry: Arc<AgentRegistry>,
+    services: AgentServices,
+}
+
+/// Runs an agent call, turning a panic inside the agent into a system error instead of
+/// tearing down the caller.
+async fn guarded<T>(op: &str, fut: impl Future<Output = Result<T, AgentError>>) -> Result<T, AgentError> {
+    match AssertUnwindSafe(fut).catch_unwind().await {
+        Ok(r) => r,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(op, panic = %what, "agent panicked");
+            Err(AgentError::internal(codes::INTERNAL, format!("agent panicked during {op}: {what}")))
+        }
+    }
+}
+
+fn required<T>(field: Option<T>, name: &str) -> Result<T, AgentError> {
+    field.ok_or_else(|| AgentError::invalid_argument(codes::INVALID_REQUEST, format!("{name} is required")))
+}
+
+fn category_of(template: &core::TaskTemplate) -> Result<TaskCategory, AgentError> {
+    if template.r#type.is_empty() {
+        return Err(AgentError::invalid_argument(codes::INVALID_REQUEST, "TaskTemplate.type is empty"));
+    }
+    Ok(TaskCategory::new(template.r#type.clone(), template.task_type_version))
+}
+
+fn requested_category(category: Option<&admin::TaskCategory>, task_type: &str) -> Result<TaskCategory, AgentError> {
+    let c = TaskCategory::from_request(category, task_type);
+    if c.name.is_empty() {
+        return Err(AgentError::invalid_argument(codes::INVALID_REQUEST, "task_category.name (or task_type) is required"));
+    }
+    Ok(c)
+}
+
+impl InProcessClient {
+    pub fn new(registry: Arc<AgentRegistry>, services: AgentServices) -> Self {
+        Self { registry, services }
+    }
+
+    pub fn registry(&self) -> &AgentRegistry {
+        &self.registry
+    }
+
+    pub fn services(&self) -> &AgentServices {
+        &self.services
+    }
+
+    fn async_agent(&self, category: &TaskCategory) -> Result<Arc<dyn AsyncAgent>, AgentError> {
+        match self.registry.lookup(category)? {
+            AgentHandle::Async(a) => Ok(a.clone()),
+            AgentHandle::Sync(a) => Err(AgentError::invalid_argument(
+                codes::WRONG_EXECUTION_MODE,
+                format!("agent {:?} for {category} is synchronous: call ExecuteTaskSync, not the async API", a.name()),
+            )),
+        }
+    }
+
+    fn sync_agent(&self, category: &TaskCategory) -> Result<Arc<dyn SyncAgent>, AgentError> {
+        match self.registry.lookup(category)? {
+            AgentHandle::Sync(a) => Ok(a.clone()),
+            AgentHandle::Async(a) => Err(AgentError::invalid_argument(
+                codes::WRONG_EXECUTION_MODE,
+                format!("agent {:?} for {category} is asynchronous: call CreateTask/GetTask, not ExecuteTaskSync", a.name()),
+            )),
+        }
+    }
+
+    fn ctx(&self, output_prefix: &str, execution: Option<admin::TaskExecutionMetadata>) -> TaskContext {
+        self.services.task_context(output_prefix, execution, None)
+    }
+}
+
+#[async_trait]
+impl AgentClient for InProcessClient {
+    fn describe(&self) -> String {
+        "in-process".into()
+    }
+
+    async fn list_agents(&self) -> Result<Vec<admin::Agent>, AgentError> {
+        Ok(self.registry.agents())
+    }
+
+    async fn get_agent(&self, name: &str) -> Result<admin::Agent, AgentError> {
+        self.registry.agent(name)
+    }
+
+    async fn create_task(&self, request: admin::CreateTaskRequest) -> Result<Vec<u8>, AgentError> {
+        let template = required(request.template, "CreateTaskRequest.template")?;
+        let category = category_of(&template)?;
+        let agent = self.async_agent(&category)?;
+        let ctx = self.ctx(&request.output_prefix, request.task_execution_metadata);
+        let task = TaskRequest { template, inputs: request.inputs.unwrap_or_default() };
+        let meta = guarded("create", agent.create(&ctx, task)).await?;
+        Ok(meta.into_bytes())
+    }
+
+    async fn get_task(&self, request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
+        #[allow(deprecated)]
+        let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
+        let agent = self.async_agent(&category)?;
+        let ctx = self.ctx(&request.output_prefix, None);
+        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let status = guarded("get", agent.get(&ctx, &meta)).await?;
+        Ok(status.into_resource())
+    }
+
+    async fn delete_task(&self, request: admin::DeleteTaskRequest) -> Result<(), AgentError> {
+        #[allow(deprecated)]
+        let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
+        let agent = self.async_agent(&category)?;
+        let ctx = self.ctx("", None);
+        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        guarded("delete", agent.delete(&ctx, &meta)).await
+    }
+
+    async fn execute_task_sync(
+        &self,
+        header: admin::CreateRequestHeader,
+        inputs: core::LiteralMap,
+    ) -> Result<admin::Resource, AgentError> {
+        let template = required(header.template, "CreateRequestHeader.template")?;
+        let category = category_of(&template)?;
+        let agent = self.sync_agent(&category)?;
+        let ctx = self.ctx(&header.output_prefix, header.task_execution_metadata);
+        let interface = template.interface.clone();
+        let task = TaskRequest { template, inputs };
+        let mut status = guarded("execute", agent.execute(&ctx, task)).await?;
+        if status.phase == Phase::Succeeded {
+            let outputs = status.outputs.clone().unwrap_or_default();
+            if let Err(e) = check_outputs(interface.as_ref(), &outputs) {
+                status = TaskStatus::failed(e);
+            }
+        } else if !status.is_terminal() {
+            // The sync contract requires a terminal phase; propeller would mis-handle any other.
+            status = TaskStatus::failed(AgentError::internal(
+                codes::WRONG_EXECUTION_MODE,
+                format!("sync agent {:?} returned non-terminal phase {}", agent.name(), status.phase.as_str_name()),
+            ));
+        }
+        Ok(status.into_resource())
+    }
+
+    async fn get_task_metrics(
+        &self,
+        request: admin::GetTaskMetricsRequest,
+    ) -> Result<admin::GetTaskMetricsResponse, AgentError> {
+        #[allow(deprecated)]
+        let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
+        let agent = self.async_agent(&category)?;
+        let ctx = self.ctx("", None);
+        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let query = MetricsQuery {
+            queries: request.queries,
+            start_time: request.start_time,
+            end_time: request.end_time,
+            step: request.step,
+        };
+        let results = guarded("metrics", agent.metrics(&ctx, &meta, query)).await?;
+        Ok(admin::GetTaskMetricsResponse { results })
+    }
+
+    async fn get_task_logs(
+        &self,
+        request: admin::GetTaskLogsRequest,
+    ) -> Result<Vec<admin::GetTaskLogsResponse>, AgentError> {
+        #[allow(deprecated)]
+        let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
+        let agent = self.async_agent(&category)?;
+        let ctx = self.ctx("", None);
+        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let page = guarded("logs", agent.logs(&ctx, &meta, request.lines, &request.token)).await?;
+        use admin::get_task_logs_response::Part;
+        #[allow(deprecated)]
+        let body = admin::GetTaskLogsResponseBody {
+            results: page.lines.iter().map(|l| l.message.clone()).collect(),
+            structured_lines: page.lines,
+        };
+        Ok(vec![
+            admin::GetTaskLogsResponse {
+                part: Some(Part::Header(admin::GetTaskLogsResponseHeader { token: page.next_token })),
+            },
+            admin::GetTaskLogsResponse { part: Some(Part::Body(body)) },
+        ])
+    }
+}
