@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# Tern's test command (the README and .ci/run call exactly this).
+#
+#  1. installs the pinned Python peers (flyteidl, flytekit[connector], grpcio-*, pytest) from
+#     tests/interop/requirements.txt into a virtualenv it owns: ${TERN_VENV:-$HOME/.cache/tern/venv}
+#     (recreated whenever that file's sha256 changes);
+#  2. builds the `tern` binary (debug) and runs `cargo test --workspace`;
+#  3. runs the Python interop tests (tests/interop) against that binary and against flytekit's own server;
+#  4. prints one closing line: "N passed, M failed".
+#
+# Environment: TERN_VENV (virtualenv path), CARGO_TARGET_DIR (respected), CI=true (a missing peer fails,
+# never skips), PYTHON (interpreter used to create the virtualenv; default python3).
+# Extra arguments are passed to pytest, e.g. `scripts/test.sh -k webhook`.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+REQUIREMENTS="tests/interop/requirements.txt"
+VENV="${TERN_VENV:-$HOME/.cache/tern/venv}"
+PYTHON="${PYTHON:-python3}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/tern-test.XXXXXX")"
+trap 'rm -rf "$WORK"' EXIT
+
+say() { printf '\n==> %s\n' "$*"; }
+warn() { printf 'test.sh: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------------------------------
+# Debian packages, only when something is missing
+# ---------------------------------------------------------------------------------------------------------------
+APT_UPDATED=0
+apt_install() {
+    if ! command -v apt-get >/dev/null 2>&1; then
+        warn "missing $*, and apt-get is not available to install it"
+        return 1
+    fi
+    local sudo=""
+    if [[ $(id -u) -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else warn "need root to install $*"; return 1; fi
+    fi
+    say "installing Debian packages: $*"
+    if [[ $APT_UPDATED -eq 0 ]]; then
+        $sudo apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@"
+}
+
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    apt_install python3 python3-venv
+fi
+if ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt_install python3-venv
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+    warn "cargo is not on PATH: install the Rust toolchain (https://rustup.rs)"
+    exit 1
+fi
+
+# ---------------------------------------------------------------------------------------------------------------
+# 1. the Python peers, pinned, in a virtualenv of our own
+# ---------------------------------------------------------------------------------------------------------------
+setup_venv() {
+    local want have="" stamp="$VENV/.tern-requirements.sha256"
+    want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print("python%d.%d" % sys.version_info[:2])')"
+    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
+    if [[ -x "$VENV/bin/python" && "$have" == "$want" ]]; then
+        say "Python peers: virtualenv $VENV is up to date"
+        return 0
+    fi
+    if [[ -e "$VENV" && ! -f "$VENV/pyvenv.cfg" && -n "$(ls -A "$VENV" 2>/dev/null)" ]]; then
+        warn "$VENV exists and is not a virtualenv; refusing to overwrite it (set TERN_VENV elsewhere)"
+        return 1
+    fi
+    if [[ -e "$VENV" ]]; then
+        say "Python peers: $REQUIREMENTS changed, recreating virtualenv $VENV"
+    else
+        say "Python peers: creating virtualenv $VENV"
+    fi
+    "$PYTHON" -m venv --clear "$VENV" || { warn "could not create the virtualenv $VENV"; return 1; }
+    echo "    installing pinned packages from $REQUIREMENTS (pip -q; takes a minute or two the first time)"
+    if ! "$VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$REQUIREMENTS" \
+            >"$WORK/pip.log" 2>&1; then
+        cat "$WORK/pip.log" >&2
+        warn "pip install failed"
+        return 1
+    fi
+    if ! "$VENV/bin/python" -m pip check >"$WORK/pip-check.log" 2>&1; then
+        cat "$WORK/pip-check.log" >&2
+        warn "pip check found inconsistent requirements"
+        return 1
+    fi
+    echo "$want" >"$stamp" || return 1
+    echo "    installed: $("$VENV/bin/python" -m pip freeze | grep -iE '^(flyteidl|flytekit|grpcio|protobuf|pytest)==' | tr '\n' ' ')"
+}
+
+peers_failed() {
+    warn "could not install the Python peers"
+    echo "0 passed, 1 failed"
+    exit 1
+}
+mkdir -p "$(dirname "$VENV")"
+if command -v flock >/dev/null 2>&1; then
+    # Two runs at once (e.g. a developer and CI on the same machine) must not build one virtualenv together.
+    exec 9>"$VENV.lock"
+    flock 9
+    setup_venv || peers_failed
+    exec 9>&-
+else
+    setup_venv || peers_failed
+fi
+
+export TERN_PYTHON="$VENV/bin/python"
+export TERN_PYFLYTE="$VENV/bin/pyflyte"
+echo "    TERN_PYTHON=$TERN_PYTHON"
+echo "    TERN_PYFLYTE=$TERN_PYFLYTE"
+
+# ---------------------------------------------------------------------------------------------------------------
+# 2. Rust: build the binary, run the workspace tests
+# ---------------------------------------------------------------------------------------------------------------
+PASSED=0
+FAILED=0
+SKIPPED=0
+BREAKDOWN=()
+
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
+    "$TERN_PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])' 2>/dev/null || true)"
+if [[ -z "$TARGET_DIR" ]]; then
+    TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+fi
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+
+say "cargo build --bin tern   (target dir: $TARGET_DIR)"
+unset TERN_BIN
+if cargo build --bin tern; then
+    export TERN_BIN="$TARGET_DIR/debug/tern"
+    if [[ ! -x "$TERN_BIN" ]]; then
+        warn "cargo build succeeded but $TERN_BIN is not there"
+        unset TERN_BIN
+        FAILED=$((FAILED + 1))
+        BREAKDOWN+=("build: tern binary missing")
+    else
+        echo "    TERN_BIN=$TERN_BIN"
+    fi
+else
+    warn "cargo build --bin tern failed"
+    FAILED=$((FAILED + 1))
+    BREAKDOWN+=("build: FAILED")
+fi
+
+say "cargo test --workspace --no-fail-fast"
+cargo_rc=0
+cargo test --workspace --no-fail-fast 2>&1 | tee "$WORK/cargo-test.log" || cargo_rc=$?
+c_passed=0 c_failed=0 c_ignored=0
+read -r c_passed c_failed c_ignored < <(
+    "$TERN_PYTHON" - "$WORK/cargo-test.log" <<'PY'
+import re, sys
+p = f = i = 0
+for line in open(sys.argv[1], errors="replace"):
+    m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
+    if m:
+        p += int(m.group(1)); f += int(m.group(2)); i += int(m.group(3))
+print(p, f, i)
+PY
+) || true
+if [[ $cargo_rc -ne 0 && $c_failed -eq 0 ]]; then
+    c_failed=1  # it failed without a failing test (a compile error, a crashed test binary, ...)
+    BREAKDOWN+=("cargo test: exit $cargo_rc with no failing test reported (compile error?)")
+fi
+PASSED=$((PASSED + c_passed))
+FAILED=$((FAILED + c_failed))
+SKIPPED=$((SKIPPED + c_ignored))
+BREAKDOWN+=("cargo test: $c_passed passed, $c_failed failed, $c_ignored ignored")
+
+# ---------------------------------------------------------------------------------------------------------------
+# 3. Python interop tests
+# ---------------------------------------------------------------------------------------------------------------
+say "pytest tests/interop   (CI=${CI:-unset}; with CI=true a missing peer fails instead of skipping)"
+pytest_rc=0
+"$TERN_PYTHON" -m pytest -q tests/interop --junitxml="$WORK/pytest.xml" "$@" || pytest_rc=$?
+p_passed=0 p_failed=0 p_skipped=0
+read -r p_passed p_failed p_skipped < <(
+    "$TERN_PYTHON" - "$WORK/pytest.xml" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 0, 0)
+    raise SystemExit
+suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+tests = failures = errors = skipped = 0
+for s in suites:
+    tests += int(s.get("tests", 0)); failures += int(s.get("failures", 0))
+    errors += int(s.get("errors", 0)); skipped += int(s.get("skipped", 0))
+print(tests - failures - errors - skipped, failures + errors, skipped)
+PY
+) || true
+if [[ $pytest_rc -ne 0 && $p_failed -eq 0 ]]; then
+    p_failed=1  # e.g. exit 5 (no test collected), a collection error, or an internal error
+    BREAKDOWN+=("pytest: exit $pytest_rc with no failing test reported")
+fi
+PASSED=$((PASSED + p_passed))
+FAILED=$((FAILED + p_failed))
+SKIPPED=$((SKIPPED + p_skipped))
+BREAKDOWN+=("pytest: $p_passed passed, $p_failed failed, $p_skipped skipped")
+
+# ---------------------------------------------------------------------------------------------------------------
+# 4. summary
+# ---------------------------------------------------------------------------------------------------------------
+say "summary"
+for line in "${BREAKDOWN[@]}"; do echo "    $line"; done
+[[ $SKIPPED -gt 0 ]] && echo "    ($SKIPPED skipped or ignored in total)"
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
