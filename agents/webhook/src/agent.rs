@@ -1,0 +1,92 @@
+//! The `webhook` sync agent: expand placeholders, send the request, report the result
+//! in flytekit's words.
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+use tern_agent_api::prelude::*;
+use tern_type_transformers::msgpack::json_to_msgpack_literal;
+use tern_type_transformers::render::struct_to_json;
+
+use crate::codes;
+use crate::inputs::placeholder_scope;
+use crate::placeholders::expand;
+use crate::request::WebhookCall;
+
+pub const TASK_TYPE: &str = "webhook";
+
+/// Response bodies longer than this are cut in failure messages: the message ends up
+/// in the caller's state store (propeller keeps it in an etcd-backed CRD).
+const MAX_MESSAGE_BODY: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+pub struct WebhookAgent;
+
+#[async_trait]
+impl SyncAgent for WebhookAgent {
+    fn name(&self) -> &str {
+        TASK_TYPE
+    }
+
+    fn task_categories(&self) -> Vec<TaskCategory> {
+        vec![TaskCategory::new(TASK_TYPE, 0)]
+    }
+
+    /// Every failure is reported in-band as a FAILED status (as flytekit does), with the
+    /// error's code in `agent_error` and flytekit's message text.
+    async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError> {
+        Ok(match invoke(ctx, &task).await {
+            Ok(status) => status,
+            Err(error) => {
+                let message = error.message.clone();
+                TaskStatus::failed(error).with_message(message)
+            }
+        })
+    }
+}
+
+async fn invoke(ctx: &TaskContext, task: &TaskRequest) -> Result<TaskStatus, AgentError> {
+    let custom = task.template.custom.as_ref().map(struct_to_json).ok_or_else(|| {
+        AgentError::invalid_argument(codes::BAD_CONFIG, "the webhook task has no custom config (url, method, ...)")
+    })?;
+    let expanded = expand(&Value::Object(custom), &placeholder_scope(&task.inputs))
+        .map_err(|e| AgentError::invalid_argument(codes::UNKNOWN_PLACEHOLDER, e.to_string()))?;
+    let call = WebhookCall::from_custom(&expanded)?;
+    let timeout = within_deadline(call.timeout, ctx.deadline);
+    let response = call.send(ctx.http(), timeout).await?;
+    tracing::debug!(host = %call.host(), status = response.status, "webhook invoked");
+    if response.status != 200 {
+        return Err(AgentError::user(
+            codes::HTTP_STATUS,
+            format!("Webhook failed with status code {}, response: {}", response.status, cut(&response.text)),
+        ));
+    }
+    let mut info = json!({"status_code": response.status, "response_data": response.text});
+    if call.show_data {
+        info["input_data"] = call.data.clone();
+    }
+    if call.show_url {
+        info["url"] = Value::String(call.url.clone());
+    }
+    let outputs = core::LiteralMap { literals: [("info".to_owned(), json_to_msgpack_literal(&info))].into() };
+    Ok(TaskStatus::succeeded(Some(outputs)).with_message("Webhook was successfully invoked!"))
+}
+
+/// The request timeout, shortened to the caller's deadline when that comes first.
+fn within_deadline(timeout: Duration, deadline: Option<Instant>) -> Duration {
+    match deadline {
+        Some(d) => timeout.min(d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1))),
+        None => timeout,
+    }
+}
+
+fn cut(text: &str) -> String {
+    if text.len() <= MAX_MESSAGE_BODY {
+        return text.to_owned();
+    }
+    let mut end = MAX_MESSAGE_BODY;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes cut)", &text[..end], text.len() - end)
+}
