@@ -1,0 +1,88 @@
+//! A node's `TaskSpec` → `core::TaskTemplate`, as a flytekit-registered task would look.
+use sha2::{Digest, Sha256};
+use tern_agent_api::core;
+use tern_type_transformers::parse::json_object_to_struct;
+
+use crate::spec::{InterfaceSpec, NodeSpec, TypeSpec};
+
+/// Project and domain of every Tern task and execution identifier.
+pub const PROJECT: &str = "tern";
+pub const DOMAIN: &str = "development";
+
+/// `Identifier{TASK, tern, development, <workflow>.<node>, <version>}`.
+pub fn task_identifier(workflow: &str, node: &str, version: &str) -> core::Identifier {
+    core::Identifier {
+        resource_type: core::ResourceType::Task as i32,
+        project: PROJECT.into(),
+        domain: DOMAIN.into(),
+        name: format!("{workflow}.{node}"),
+        version: version.into(),
+        org: String::new(),
+    }
+}
+
+fn variables(vars: &std::collections::BTreeMap<String, TypeSpec>) -> core::VariableMap {
+    core::VariableMap {
+        variables: vars
+            .iter()
+            .map(|(k, t)| (k.clone(), core::Variable { r#type: Some(t.ty.clone()), ..Default::default() }))
+            .collect(),
+    }
+}
+
+pub fn interface(spec: &InterfaceSpec) -> core::TypedInterface {
+    core::TypedInterface { inputs: Some(variables(&spec.inputs)), outputs: Some(variables(&spec.outputs)) }
+}
+
+/// Content hash of the task definition. Computed from the spec's canonical JSON (sorted
+/// maps), not from the protobuf encoding, whose map order is not stable: the version is
+/// part of the idempotency key, so it must never change for the same definition.
+fn version_hash(workflow: &str, node: &NodeSpec) -> String {
+    let canonical = serde_json::json!({ "workflow": workflow, "node": node.id.as_str(), "task": node.task });
+    let digest = Sha256::digest(canonical.to_string().as_bytes());
+    hex::encode(&digest[..8])
+}
+
+pub fn build_template(workflow: &str, node: &NodeSpec) -> core::TaskTemplate {
+    let t = &node.task;
+    let target = if let Some(sql) = &t.sql {
+        Some(core::task_template::Target::Sql(core::Sql {
+            statement: sql.clone(),
+            dialect: core::sql::Dialect::Ansi as i32,
+        }))
+    } else {
+        t.container.as_ref().map(|c| {
+            core::task_template::Target::Container(core::Container {
+                image: c.image.clone(),
+                command: c.command.clone(),
+                args: c.args.clone(),
+                env: c.env.iter().map(|(k, v)| core::KeyValuePair { key: k.clone(), value: v.clone() }).collect(),
+                ..Default::default()
+            })
+        })
+    };
+    let metadata = core::TaskMetadata {
+        runtime: Some(core::RuntimeMetadata {
+            r#type: core::runtime_metadata::RuntimeType::Other as i32,
+            version: env!("CARGO_PKG_VERSION").into(),
+            flavor: "tern".into(),
+        }),
+        timeout: t.timeout.as_ref().map(|d| prost_types::Duration {
+            seconds: d.duration.as_secs() as i64,
+            nanos: d.duration.subsec_nanos() as i32,
+        }),
+        retries: Some(core::RetryStrategy { retries: t.retries.unwrap_or(0) }),
+        ..Default::default()
+    };
+    core::TaskTemplate {
+        id: Some(task_identifier(workflow, node.id.as_str(), &version_hash(workflow, node))),
+        r#type: t.task_type.clone(),
+        metadata: Some(metadata),
+        interface: Some(interface(&t.interface)),
+        custom: t.custom.as_ref().and_then(|c| c.as_object()).map(json_object_to_struct),
+        task_type_version: t.version,
+        config: t.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        target,
+        ..Default::default()
+    }
+}
