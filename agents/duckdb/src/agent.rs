@@ -1,0 +1,183 @@
+//! [`DuckDbAgent`]: the async agent for task type `duckdb`.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use tern_agent_api::prelude::*;
+
+use crate::codes;
+use crate::run::{self, Cancel, DuckDbConfig, Job};
+use crate::sql::split_statements;
+
+/// Task type served (version 0).
+pub const TASK_TYPE: &str = "duckdb";
+const OUTPUTS_FILE: &str = "outputs.pb";
+
+/// The handle `create` returns (`{"v":1,"job":…,"output_prefix":…}`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobMeta {
+    pub job: String,
+    pub output_prefix: String,
+}
+
+pub struct DuckDbAgent {
+    config: Arc<DuckDbConfig>,
+    jobs: LocalJobs,
+    cancels: Arc<Mutex<HashMap<String, Arc<Cancel>>>>,
+}
+
+impl DuckDbAgent {
+    pub fn new(config: DuckDbConfig) -> Self {
+        Self { config: Arc::new(config), jobs: LocalJobs::new(), cancels: Default::default() }
+    }
+}
+
+impl Default for DuckDbAgent {
+    fn default() -> Self {
+        Self::new(DuckDbConfig::default())
+    }
+}
+
+/// Removes a job's cancel entry when the job ends or is dropped unstarted/aborted.
+struct CancelEntry {
+    table: Arc<Mutex<HashMap<String, Arc<Cancel>>>>,
+    key: String,
+    cancel: Arc<Cancel>,
+}
+
+impl Drop for CancelEntry {
+    fn drop(&mut self) {
+        let mut table = self.table.lock().unwrap_or_else(|p| p.into_inner());
+        if table.get(&self.key).is_some_and(|c| Arc::ptr_eq(c, &self.cancel)) {
+            table.remove(&self.key);
+        }
+    }
+}
+
+fn sql_of(template: &core::TaskTemplate) -> Option<&str> {
+    match &template.target {
+        Some(core::task_template::Target::Sql(sql)) => Some(sql.statement.as_str()),
+        _ => None,
+    }
+}
+
+async fn stored_outputs(store: &Arc<dyn DataStore>, prefix: &str) -> Result<Option<core::LiteralMap>, AgentError> {
+    let uri = join_uri(prefix, OUTPUTS_FILE);
+    if !store.exists(&uri).await? {
+        return Ok(None);
+    }
+    let bytes = store.read(&uri).await?;
+    core::LiteralMap::decode(bytes)
+        .map(Some)
+        .map_err(|e| AgentError::internal(codes::ENGINE, format!("{uri} is not a LiteralMap: {e}")))
+}
+
+/// The job body: run on a blocking thread, check and store outputs.
+async fn execute(job: Job, cancel: Arc<Cancel>) -> TaskStatus {
+    let store = job.store.clone();
+    let prefix = job.output_prefix.clone();
+    let interface = job.interface.clone();
+    let ran = tokio::task::spawn_blocking(move || run::run(&job, &cancel)).await;
+    let outputs = match ran {
+        Ok(Ok(outputs)) => outputs,
+        Ok(Err(e)) => return TaskStatus::failed(e),
+        Err(e) => return TaskStatus::failed(codes::engine(format!("the DuckDB worker thread died: {e}"))),
+    };
+    if let Err(e) = check_outputs(interface.as_ref(), &outputs) {
+        return TaskStatus::failed(e);
+    }
+    if let Err(e) = store.write(&join_uri(&prefix, OUTPUTS_FILE), outputs.encode_to_vec().into()).await {
+        return TaskStatus::failed(AgentError::from(e).context("cannot store outputs"));
+    }
+    TaskStatus::succeeded(Some(outputs))
+}
+
+#[async_trait]
+impl AsyncAgent for DuckDbAgent {
+    fn name(&self) -> &str {
+        "duckdb"
+    }
+
+    fn task_categories(&self) -> Vec<TaskCategory> {
+        vec![TaskCategory::new(TASK_TYPE, 0)]
+    }
+
+    async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError> {
+        let statements = split_statements(sql_of(&task.template).unwrap_or_default());
+        if statements.is_empty() {
+            return Err(AgentError::invalid_argument(
+                codes::NO_SQL,
+                "the task template has no SQL: set TaskTemplate.sql.statement to the query to run",
+            ));
+        }
+        if ctx.output_prefix.is_empty() {
+            return Err(AgentError::invalid_argument(tern_agent_api::error::codes::INVALID_REQUEST, "CreateTaskRequest.output_prefix is required"));
+        }
+        let key = match &ctx.idempotency_key {
+            Some(k) => k.as_str().to_owned(),
+            None => uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let meta = ResourceMeta::encode(&JobMeta { job: key.clone(), output_prefix: ctx.output_prefix.clone() })?;
+        if self.jobs.status(&key).is_some() {
+            return Ok(meta);
+        }
+        let store = ctx.data_store().clone();
+        // Same attempt created again after a restart, and it had already finished: keep its outputs.
+        if ctx.idempotency_key.is_some() {
+            if let Some(outputs) = stored_outputs(&store, &ctx.output_prefix).await? {
+                self.jobs.spawn(&key, async move { TaskStatus::succeeded(Some(outputs)) });
+                return Ok(meta);
+            }
+        }
+        let cancel = Arc::new(Cancel::default());
+        let job = Job {
+            statements,
+            inputs: task.inputs,
+            interface: task.template.interface,
+            output_prefix: ctx.output_prefix.clone(),
+            store,
+            config: self.config.clone(),
+        };
+        {
+            let mut cancels = self.cancels.lock().unwrap_or_else(|p| p.into_inner());
+            if cancels.contains_key(&key) {
+                return Ok(meta);
+            }
+            cancels.insert(key.clone(), cancel.clone());
+        }
+        // If a job with this key exists after all, `spawn` drops this future unstarted
+        // and the entry removes itself.
+        let entry = CancelEntry { table: self.cancels.clone(), key: key.clone(), cancel: cancel.clone() };
+        self.jobs.spawn(&key, async move {
+            let _entry = entry;
+            execute(job, cancel).await
+        });
+        Ok(meta)
+    }
+
+    async fn get(&self, ctx: &TaskContext, meta: &ResourceMeta) -> Result<TaskStatus, AgentError> {
+        let meta: JobMeta = meta.decode()?;
+        if let Some(status) = self.jobs.status(&meta.job) {
+            return Ok(status);
+        }
+        Ok(match stored_outputs(ctx.data_store(), &meta.output_prefix).await? {
+            Some(outputs) => TaskStatus::succeeded(Some(outputs)),
+            None => TaskStatus::failed(AgentError::unavailable(
+                codes::JOB_LOST,
+                "job lost: the agent process restarted before the query finished; retry the task",
+            )),
+        })
+    }
+
+    async fn delete(&self, _ctx: &TaskContext, meta: &ResourceMeta) -> Result<(), AgentError> {
+        let meta: JobMeta = meta.decode()?;
+        let cancel = self.cancels.lock().unwrap_or_else(|p| p.into_inner()).remove(&meta.job);
+        if let Some(c) = cancel {
+            c.cancel();
+        }
+        self.jobs.cancel(&meta.job);
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! Dataframe inputs (StructuredDataset literals holding parquet) → views named after
+//! the input, reading the files in place from the local data store.
+use std::path::{Path, PathBuf};
+
+use tern_agent_api::prelude::{core, AgentError, DataStore};
+
+use crate::codes::{self, bad_input};
+use crate::sql::{literal_list, quote_ident};
+use core::literal::Value as LitValue;
+use core::scalar::Value as ScalarValue;
+
+/// One dataframe input, resolved to local files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct View {
+    pub name: String,
+    pub files: Vec<PathBuf>,
+    /// Directory (with trailing `/`) or single file DuckDB must be allowed to read.
+    pub grant: Grant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Grant {
+    Directory(String),
+    File(String),
+}
+
+impl View {
+    /// `CREATE VIEW "name" AS SELECT * FROM read_parquet([...])`
+    pub fn create_sql(&self) -> String {
+        let files: Vec<String> = self.files.iter().map(|p| p.display().to_string()).collect();
+        format!(
+            "CREATE VIEW {} AS SELECT * FROM read_parquet({})",
+            quote_ident(&self.name),
+            literal_list(files.iter().map(String::as_str))
+        )
+    }
+}
+
+/// The dataframe among `inputs`, as views (sorted by name).
+pub fn from_inputs(inputs: &core::LiteralMap, store: &dyn DataStore) -> Result<Vec<View>, AgentError> {
+    let mut names: Vec<&String> = inputs.literals.keys().collect();
+    names.sort();
+    let mut views = Vec::new();
+    for name in names {
+        if let Some(sd) = dataset(&inputs.literals[name]) {
+            views.push(resolve(name, sd, store)?);
+        }
+    }
+    Ok(views)
+}
+
+fn dataset(lit: &core::Literal) -> Option<&core::StructuredDataset> {
+    match &lit.value {
+        Some(LitValue::Scalar(s)) => match &s.value {
+            Some(ScalarValue::StructuredDataset(sd)) => Some(sd),
+            Some(ScalarValue::Union(u)) => u.value.as_deref().and_then(dataset),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn resolve(name: &str, sd: &core::StructuredDataset, store: &dyn DataStore) -> Result<View, AgentError> {
+    let format = sd
+        .metadata
+        .as_ref()
+        .and_then(|m| m.structured_dataset_type.as_ref())
+        .map(|t| t.format.as_str())
+        .unwrap_or_default();
+    if !(format.is_empty() || format.eq_ignore_ascii_case("parquet")) {
+        return Err(bad_input(format!("dataframe input {name:?} has format {format:?}; only parquet is supported")));
+    }
+    if sd.uri.is_empty() {
+        return Err(bad_input(format!("dataframe input {name:?} has no uri")));
+    }
+    let path = store.local_path(&sd.uri).ok_or_else(|| {
+        AgentError::user(
+            codes::UNSUPPORTED_LOCATION,
+            format!("dataframe input {name:?} is at {:?}, which is not in a local data store; only local paths are supported", sd.uri),
+        )
+    })?;
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| bad_input(format!("dataframe input {name:?}: cannot read {:?} ({e})", sd.uri)))?;
+    if meta.is_file() {
+        return Ok(View { name: name.to_owned(), files: vec![path.clone()], grant: Grant::File(path.display().to_string()) });
+    }
+    let files = data_files(&path).map_err(|e| bad_input(format!("dataframe input {name:?}: cannot list {:?} ({e})", sd.uri)))?;
+    if files.is_empty() {
+        return Err(bad_input(format!("dataframe input {name:?}: no data files in {:?}", sd.uri)));
+    }
+    Ok(View { name: name.to_owned(), files, grant: Grant::Directory(format!("{}/", path.display())) })
+}
+
+/// Regular files of a dataset directory, sorted, skipping `.hidden` and `_marker` files
+/// (`_SUCCESS`, `.crc`) that writers such as Spark leave next to the data.
+fn data_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name.starts_with('_') || !entry.file_type()?.is_file() {
+            continue;
+        }
+        files.push(entry.path());
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_sql_quotes_name_and_paths() {
+        let v = View {
+            name: "my \"df\"".into(),
+            files: vec![PathBuf::from("/d/it's/00000")],
+            grant: Grant::Directory("/d/it's/".into()),
+        };
+        assert_eq!(v.create_sql(), "CREATE VIEW \"my \"\"df\"\"\" AS SELECT * FROM read_parquet(['/d/it''s/00000']::VARCHAR[])");
+    }
+
+    #[test]
+    fn lists_data_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["00001", "00000", "_SUCCESS", ".00000.crc"] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let names: Vec<_> = data_files(dir.path()).unwrap().iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        assert_eq!(names, ["00000", "00001"]);
+    }
+}

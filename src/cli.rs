@@ -1,0 +1,105 @@
+//! Command-line surface.
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "tern", version, about = "Flyte-compatible agent gateway and typed DAG engine")]
+pub struct Cli {
+    /// More logging (-v info, -vv debug); TERN_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the agent protocol (async, sync, metadata), health and reflection over gRPC.
+    Serve {
+        /// Listen address, HOST:PORT (overrides [server].addr).
+        #[arg(long)]
+        addr: Option<String>,
+        /// Gateway config file (tern.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Run a workflow and print its outputs.
+    Run {
+        /// Workflow YAML file.
+        file: PathBuf,
+        /// Workflow input as NAME=VALUE (repeatable).
+        #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Print one JSON object instead of human-readable progress and outputs.
+        #[arg(long)]
+        json: bool,
+        /// Maximum nodes running at once.
+        #[arg(long, default_value_t = 8)]
+        max_parallel: usize,
+    },
+    /// Check a workflow without running it.
+    Validate {
+        file: PathBuf,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the agents (task types) reachable from here.
+    Agents {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List recorded executions.
+    Executions {
+        #[arg(long, default_value = ".tern")]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one execution: its nodes, attempts, errors and outputs.
+    Show {
+        id: String,
+        #[arg(long, default_value = ".tern")]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume an interrupted execution (re-issues creates idempotently, resumes polling).
+    Recover {
+        id: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the compiled protobuf FileDescriptorSet of Tern's flyteidl-compatible protos.
+    #[command(hide = true)]
+    ProtoDescriptor {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Where agents are and where state lives.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TargetArgs {
+    /// Send every task to this gateway or connector server (HOST:PORT or URL) instead of
+    /// the in-process agents.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    /// Route one task type to a gRPC agent server: TASK_TYPE=HOST:PORT (repeatable).
+    #[arg(long = "connector", value_name = "TASK_TYPE=HOST:PORT")]
+    pub connectors: Vec<String>,
+    /// Gateway config for the in-process agents (tern.toml).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// State directory (SQLite database and local data store).
+    #[arg(long, default_value = ".tern")]
+    pub state_dir: PathBuf,
+}

@@ -1,0 +1,25 @@
+//! Opens the engine over the agents a command targets.
+use tern_core_engine::{AgentRouter, Engine, EngineConfig};
+
+use super::target;
+use crate::cli::TargetArgs;
+
+pub async fn open(args: &TargetArgs, max_parallel: usize) -> Result<Engine, String> {
+    let targets = target::build(args)?;
+    let mut router = AgentRouter::new(targets.default);
+    for (task_type, client) in targets.routes {
+        router = router.with_route(task_type, client);
+    }
+    let mut config = EngineConfig::new(&args.state_dir, router);
+    config.data_store = targets.services.data_store.clone();
+    config.data_root = config.data_store.canonical_uri("");
+    config.max_parallel = max_parallel.max(1);
+    Engine::open(config).await.map_err(|e| e.to_string())
+}
+
+/// Only the state store matters (listing, showing): the in-process agents suffice.
+pub async fn open_state(state_dir: &std::path::Path) -> Result<Engine, String> {
+    let args = TargetArgs { gateway: None, connectors: Vec::new(), config: None, state_dir: state_dir.to_owned() };
+    open(&args, 1).await
+}
+

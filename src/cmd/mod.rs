@@ -1,0 +1,34 @@
+//! One module per subcommand; each returns the process exit code.
+mod agents;
+mod engine;
+mod executions;
+mod output;
+mod proto_descriptor;
+mod run;
+mod serve;
+mod target;
+mod validate;
+
+use crate::cli::Command;
+use crate::exit::Exit;
+
+pub async fn dispatch(command: Command) -> Exit {
+    match command {
+        Command::Serve { addr, config } => serve::run(addr, config).await,
+        Command::Agents { target, json } => agents::run(&target, json).await,
+        Command::ProtoDescriptor { out } => proto_descriptor::run(&out),
+        Command::Run { file, inputs, target, json, max_parallel } => {
+            run::run(&file, &inputs, &target, json, max_parallel).await
+        }
+        Command::Validate { file, target, json } => validate::run(&file, &target, json).await,
+        Command::Executions { state_dir, json } => executions::list(&state_dir, json).await,
+        Command::Show { id, state_dir, json } => executions::show(&id, &state_dir, json).await,
+        Command::Recover { id, target, json } => run::recover(&id, &target, json).await,
+    }
+}
+
+/// Prints an error for the user and returns the exit code.
+pub fn fail(exit: Exit, message: impl std::fmt::Display) -> Exit {
+    eprintln!("error: {message}");
+    exit
+}

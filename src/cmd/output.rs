@@ -1,0 +1,78 @@
+//! Rendering outcomes for people and for machines.
+use std::collections::BTreeMap;
+
+use tern_agent_api::core;
+use tern_core_engine::{EngineError, ExecutionEvent, ExecutionOutcome, ExecutionPhase};
+use tern_type_transformers::render::literal_to_json;
+
+use crate::exit::Exit;
+
+pub fn outputs_json(outputs: &core::LiteralMap) -> serde_json::Value {
+    let sorted: BTreeMap<_, _> = outputs.literals.iter().map(|(k, v)| (k.clone(), literal_to_json(v))).collect();
+    serde_json::to_value(sorted).unwrap_or_default()
+}
+
+/// Prints the outcome; returns the exit code.
+pub fn print_outcome(outcome: &ExecutionOutcome, json: bool) -> Exit {
+    let failed = outcome.phase != ExecutionPhase::Succeeded;
+    if json {
+        let mut v = serde_json::json!({
+            "execution_id": outcome.id,
+            "phase": outcome.phase.as_str(),
+            "outputs": outputs_json(&outcome.outputs),
+        });
+        if let Some(node) = &outcome.failed_node {
+            v["failed_node"] = node.clone().into();
+        }
+        if let Some(e) = &outcome.error {
+            v["error"] = serde_json::json!({"code": e.code, "message": e.message});
+        }
+        println!("{v}");
+    } else if !failed {
+        println!("execution {} SUCCEEDED", outcome.id);
+        let outputs = outputs_json(&outcome.outputs);
+        if let Some(map) = outputs.as_object() {
+            for (k, v) in map {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                println!("  {k} = {text}");
+            }
+        }
+    }
+    if failed {
+        let node = outcome.failed_node.as_deref().unwrap_or("<none>");
+        match &outcome.error {
+            Some(e) => eprintln!("error: execution {} {}: node {node} failed: {e}", outcome.id, outcome.phase.as_str()),
+            None => eprintln!("error: execution {} {}: node {node} failed", outcome.id, outcome.phase.as_str()),
+        }
+        eprintln!("       inspect it with: tern show {}", outcome.id);
+        return Exit::ExecutionFailed;
+    }
+    Exit::Ok
+}
+
+/// Exit code and message for an engine error that stopped a command.
+pub fn engine_error(e: &EngineError) -> Exit {
+    eprintln!("error: {e}");
+    if e.is_user_error() {
+        Exit::Usage
+    } else {
+        Exit::System
+    }
+}
+
+/// Renders live progress on stderr until the sender side closes.
+pub fn spawn_progress(json: bool) -> (tokio::sync::mpsc::Sender<ExecutionEvent>, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<ExecutionEvent>(256);
+    let started = std::time::Instant::now();
+    let task = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if !json {
+                eprintln!("[{:>7.2}s] {event}", started.elapsed().as_secs_f64());
+            }
+        }
+    });
+    (tx, task)
+}
