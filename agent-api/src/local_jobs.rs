@@ -52,7 +52,7 @@ impl LocalJobs {
     /// `None` if no job with this key is known to this process.
     pub fn status(&self, key: &str) -> Option<TaskStatus> {
         match self.lock().get(key)? {
-            Job::Running(_) => Some(TaskStatus::running("running")),
+            Job::Running(_) => Some(TaskStatus::running("")),
             Job::Finished(s, _) => Some(s.clone()),
         }
     }

@@ -179,6 +179,9 @@ impl TryFrom<RawTaskSpec> for TaskSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
+    /// Container image, for agents that run containers; process-based agents (shell)
+    /// ignore it, so it may be omitted.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
