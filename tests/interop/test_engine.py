@@ -36,10 +36,20 @@ def run_json(tern_bin, tmp_path, workflow, *args):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workflow", ["with_connector.yaml", "in_process.yaml"])
-def test_validate_accepts(tern_bin, tmp_path, workflow):
-    result = run_command([tern_bin, "validate", WORKFLOWS_DIR / workflow], cwd=tmp_path, timeout=60)
+def test_validate_accepts(tern_bin, tmp_path):
+    result = run_command([tern_bin, "validate", WORKFLOWS_DIR / "in_process.yaml"], cwd=tmp_path, timeout=60)
     assert result.returncode == 0, explain(result)
+
+
+def test_validate_checks_task_types_against_the_routed_connector(tern_bin, flytekit_server, tmp_path):
+    """py_double is served only by the flytekit connector: valid with the route, rejected without it."""
+    routed = run_command([tern_bin, "validate", WORKFLOWS_DIR / "with_connector.yaml",
+                          "--connector", f"py_double={flytekit_server.address}"], cwd=tmp_path, timeout=60)
+    assert routed.returncode == 0, explain(routed)
+    unrouted = run_command([tern_bin, "validate", WORKFLOWS_DIR / "with_connector.yaml"], cwd=tmp_path, timeout=60)
+    assert unrouted.returncode == 2, explain(unrouted)
+    assert "TERN-E211" in unrouted.stderr and "py_double" in unrouted.stderr and "doubled" in unrouted.stderr, \
+        explain(unrouted)
 
 
 def test_validate_rejects_type_mismatch(tern_bin, tmp_path):
