@@ -7,6 +7,11 @@
 //!
 //! Knobs (env): BENCH_SECS (10), BENCH_WARMUP_SECS (2), BENCH_CONNECTIONS (4),
 //! BENCH_CONCURRENCY (32 in-flight round trips in all).
+//!
+//! When `h2load` (Debian package nghttp2-client) is on the PATH, each server is also
+//! driven per RPC by that neutral C load generator (`-c 4 -m 8`, pre-encoded request
+//! bodies that were first checked to get an OK answer), which costs far less CPU than a
+//! tonic client sharing the same two cores.
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -72,6 +77,69 @@ async fn round_trip(client: &GrpcAgentClient) -> Result<(), String> {
         return Err(format!("unexpected phase {}", resource.phase));
     }
     Ok(())
+}
+
+/// Pre-framed gRPC bodies (flag byte, big-endian length, message) for CreateTask and for a
+/// GetTask carrying the resource_meta this server returned.
+async fn framed_bodies(target: &str, dir: &std::path::Path, tag: &str) -> Option<(PathBuf, PathBuf)> {
+    use prost::Message;
+    let client = GrpcAgentClient::connect_lazy(target, ClientTimeouts::default()).ok()?;
+    let meta = client.create_task(create_request()).await.ok()?;
+    #[allow(deprecated)]
+    let get = admin::GetTaskRequest {
+        task_type: "echo".into(),
+        resource_meta: meta,
+        task_category: Some(admin::TaskCategory { name: "echo".into(), version: 0 }),
+        output_prefix: "/tmp/tern-bench".into(),
+    };
+    if client.get_task(get.clone()).await.ok()?.phase != core::task_execution::Phase::Succeeded as i32 {
+        return None;
+    }
+    let frame = |bytes: Vec<u8>| {
+        let mut out = vec![0u8];
+        out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+        out.extend(bytes);
+        out
+    };
+    let create_path = dir.join(format!("{tag}-create.bin"));
+    let get_path = dir.join(format!("{tag}-get.bin"));
+    std::fs::write(&create_path, frame(create_request().encode_to_vec())).ok()?;
+    std::fs::write(&get_path, frame(get.encode_to_vec())).ok()?;
+    Some((create_path, get_path))
+}
+
+/// Requests per second h2load reached, or None if it is missing or saw failures.
+fn h2load(target: &str, rpc: &str, body: &std::path::Path, requests: u64) -> Option<f64> {
+    let url = format!("http://{target}/flyteidl.service.AsyncAgentService/{rpc}");
+    let out = Command::new("h2load")
+        .args(["-n", &requests.to_string(), "-c", "4", "-m", "8"])
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers", "-d"])
+        .arg(body)
+        .arg(&url)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let succeeded = text.contains(&format!("{requests} succeeded"));
+    let rate = text
+        .lines()
+        .find(|l| l.starts_with("finished in"))
+        .and_then(|l| l.split(", ").nth(1))
+        .and_then(|r| r.trim_end_matches(" req/s").parse().ok());
+    if !succeeded {
+        eprintln!("h2load {rpc} at {target} did not succeed on every request:\n{text}");
+        return None;
+    }
+    rate
+}
+
+/// CreateTask and GetTask rates by h2load, after a short warm-up.
+async fn h2load_rates(target: &str, tag: &str, requests: u64) -> Option<(f64, f64)> {
+    let dir = std::env::temp_dir();
+    let (create, get) = framed_bodies(target, &dir, tag).await?;
+    h2load(target, "CreateTask", &create, requests / 10)?;
+    let c = h2load(target, "CreateTask", &create, requests)?;
+    let g = h2load(target, "GetTask", &get, requests)?;
+    Some((c, g))
 }
 
 async fn wait_ready(client: &GrpcAgentClient, what: &str) {
@@ -157,7 +225,9 @@ fn main() {
             .spawn()
             .expect("start tern serve"),
     );
-    let tern_fig = rt.block_on(measure(&format!("127.0.0.1:{tern_port}")));
+    let tern_target = format!("127.0.0.1:{tern_port}");
+    let tern_fig = rt.block_on(measure(&tern_target));
+    let tern_h2 = rt.block_on(h2load_rates(&tern_target, "tern", 300_000));
     drop(tern);
 
     let pyflyte = std::env::var("TERN_PYFLYTE").unwrap_or_else(|_| {
@@ -176,7 +246,10 @@ fn main() {
     let py_fig = match py {
         Ok(child) => {
             let _peer = Peer(child);
-            Some(rt.block_on(measure(&format!("127.0.0.1:{py_port}"))))
+            let target = format!("127.0.0.1:{py_port}");
+            let fig = rt.block_on(measure(&target));
+            let h2 = rt.block_on(h2load_rates(&target, "flytekit", 30_000));
+            Some((fig, h2))
         }
         Err(e) => {
             eprintln!("flytekit peer not started ({pyflyte}: {e}); run scripts/test.sh once to create the venv");
@@ -193,8 +266,21 @@ fn main() {
         println!("| {name} | {:.0} | {:.2} | {:.2} | {} |", f.rate, f.p50_ms, f.p99_ms, f.errors);
     };
     row("tern serve (echo)", &tern_fig);
-    if let Some(p) = &py_fig {
+    if let Some((p, _)) = &py_fig {
         row("pyflyte serve connector (noop echo)", p);
-        println!("ratio tern/flytekit throughput: {:.1}x", tern_fig.rate / p.rate);
+        println!("ratio tern/flytekit round-trip throughput: {:.1}x", tern_fig.rate / p.rate);
+    }
+    let py_h2 = py_fig.as_ref().and_then(|(_, h)| *h);
+    match (tern_h2, py_h2) {
+        (Some((tc, tg)), Some((pc, pg))) => {
+            println!();
+            println!("h2load per RPC (-c 4 -m 8), requests/s");
+            println!("| server | CreateTask | GetTask |");
+            println!("|---|---|---|");
+            println!("| tern serve (echo) | {tc:.0} | {tg:.0} |");
+            println!("| pyflyte serve connector (noop echo) | {pc:.0} | {pg:.0} |");
+            println!("ratio tern/flytekit: CreateTask {:.1}x, GetTask {:.1}x", tc / pc, tg / pg);
+        }
+        _ => println!("(h2load not run: install nghttp2-client for the per-RPC figures)"),
     }
 }
