@@ -4,6 +4,7 @@
 //! - [`parse`]: text (`tern run --input k=v`) and JSON/YAML values (defaults, constants) → `Literal`.
 //! - [`compat`]: Flyte's assignability rules, used by the engine's compiler.
 //! - [`render`]: literals → JSON the way flytekit renders them for humans.
+//! - [`structs`]: `google.protobuf.Struct` ⇄ JSON.
 //! - [`msgpack`]: JSON ⇄ the msgpack `Binary` literal flytekit writes for dicts and dataclasses.
 //!
 //! A later stage grows this into typed Rust ⇄ literal transformers byte-compatible with flytekit.
@@ -11,4 +12,5 @@ pub mod compat;
 pub mod msgpack;
 pub mod parse;
 pub mod render;
+pub mod structs;
 pub mod types;

@@ -4,8 +4,9 @@
 //! Nothing is coerced silently: `"1.5"` is not an integer, a JSON `1.0` is not an
 //! integer, a number is not a string. Parsing the *text* `"2"` as a float is fine: the
 //! text is read as the declared type, there is no type conversion involved.
-use prost_types::value::Kind;
 use serde_json::Value as Json;
+
+use crate::structs::json_to_struct;
 use tern_agent_api::core;
 use tern_agent_api::core::literal::Value as LitValue;
 use tern_agent_api::core::literal_type::Type as LitType;
@@ -123,7 +124,7 @@ pub fn literal_from_json(value: &Json, ty: &core::LiteralType) -> Result<core::L
                 .map(|d| primitive(Prim::Duration(d)))
                 .ok_or_else(|| bad(ty, shown(), "not a valid number of seconds")),
             (Ok(S::None), Json::Null) => Ok(none_literal()),
-            (Ok(S::Struct), Json::Object(o)) => Ok(scalar(ScalarValue::Generic(json_object_to_struct(o)))),
+            (Ok(S::Struct), Json::Object(o)) => Ok(scalar(ScalarValue::Generic(json_to_struct(o)))),
             (Ok(S::String), _) => Err(bad(ty, shown(), "expected a string (quote it in YAML)")),
             (Ok(S::Struct), _) => Err(bad(ty, shown(), "expected a JSON object")),
             (Ok(s), _) => Err(bad(ty, shown(), format!("expected a {} value", type_expr(&crate::types::simple(s))))),
@@ -167,26 +168,6 @@ fn nested(e: TypeError, at: &str) -> TypeError {
 
 fn json_text(text: &str, ty: &core::LiteralType) -> Result<Json, TypeError> {
     serde_json::from_str(text).map_err(|e| bad(ty, text, format!("not valid JSON ({e})")))
-}
-
-/// A JSON object as a `google.protobuf.Struct` (numbers become doubles, as protobuf has it).
-pub fn json_object_to_struct(o: &serde_json::Map<String, Json>) -> prost_types::Struct {
-    prost_types::Struct { fields: o.iter().map(|(k, v)| (k.clone(), json_to_proto_value(v))).collect() }
-}
-
-/// A JSON value as a `google.protobuf.Value`.
-pub fn json_to_proto_value(v: &Json) -> prost_types::Value {
-    let kind = match v {
-        Json::Null => Kind::NullValue(0),
-        Json::Bool(b) => Kind::BoolValue(*b),
-        Json::Number(n) => Kind::NumberValue(n.as_f64().unwrap_or(f64::NAN)),
-        Json::String(s) => Kind::StringValue(s.clone()),
-        Json::Array(a) => {
-            Kind::ListValue(prost_types::ListValue { values: a.iter().map(json_to_proto_value).collect() })
-        }
-        Json::Object(o) => Kind::StructValue(json_object_to_struct(o)),
-    };
-    prost_types::Value { kind: Some(kind) }
 }
 
 fn scalar(v: ScalarValue) -> core::Literal {

@@ -1,7 +1,7 @@
 //! A node's `TaskSpec` → `core::TaskTemplate`, as a flytekit-registered task would look.
 use sha2::{Digest, Sha256};
 use tern_agent_api::core;
-use tern_type_transformers::parse::json_object_to_struct;
+use tern_type_transformers::structs::json_to_struct;
 
 use crate::spec::{InterfaceSpec, NodeSpec, TypeSpec};
 
@@ -79,7 +79,7 @@ pub fn build_template(workflow: &str, node: &NodeSpec) -> core::TaskTemplate {
         r#type: t.task_type.clone(),
         metadata: Some(metadata),
         interface: Some(interface(&t.interface)),
-        custom: t.custom.as_ref().and_then(|c| c.as_object()).map(json_object_to_struct),
+        custom: t.custom.as_ref().and_then(|c| c.as_object()).map(json_to_struct),
         task_type_version: t.version,
         config: t.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         target,
