@@ -18,7 +18,13 @@ pub struct AgentServices {
 
 impl AgentServices {
     pub fn new(data_store: Arc<dyn DataStore>, secrets: Arc<dyn SecretProvider>) -> Self {
-        Self { data_store, secrets, http: reqwest::Client::new() }
+        // Redirects are not followed, like httpx (which flytekit's connectors use): a 3xx
+        // is the backend's answer, and following it could forward credentials elsewhere.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self { data_store, secrets, http }
     }
 
     /// Local data store rooted at `root`, no secrets: for tests and embedded runs.

@@ -5,7 +5,7 @@ mod support;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use support::{none, primitive, HttpSink, FAIL_BODY, OK_BODY};
+use support::{none, primitive, HttpSink, FAIL_BODY, MOVED_BODY, OK_BODY};
 use tern_agent_api::core::primitive::Value as P;
 use tern_agent_api::prelude::*;
 use tern_agent_webhook::codes;
@@ -186,6 +186,16 @@ async fn non_200_fails_with_flytekit_message() {
     assert_eq!(status.message, format!("Webhook failed with status code 500, response: {FAIL_BODY}"));
     assert_eq!(code(&status), codes::HTTP_STATUS);
     assert!(status.outputs.as_ref().is_none_or(|o| o.literals.is_empty()));
+}
+
+#[tokio::test]
+async fn redirects_are_not_followed_like_httpx() {
+    let sink = HttpSink::start().await;
+    let h = harness();
+    let status = h.run(json!({"url": format!("{}/moved", sink.url), "method": "GET"}), inputs(vec![])).await;
+    assert_eq!(sink.only_request().path, "/moved", "the redirect must not be followed");
+    assert_eq!(status.phase, Phase::Failed, "{status:?}");
+    assert_eq!(status.message, format!("Webhook failed with status code 302, response: {MOVED_BODY}"));
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub const OK_BODY: &str = "{\"ok\": true}";
 pub const FAIL_BODY: &str = "internal trouble";
+pub const MOVED_BODY: &str = "see elsewhere";
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -26,7 +27,8 @@ impl Received {
     }
 }
 
-/// Routes: `/fail...` → 500 with [`FAIL_BODY`]; `/slow...` → 200 after 3 s; else 200 with [`OK_BODY`].
+/// Routes: `/fail...` → 500 with [`FAIL_BODY`]; `/moved...` → 302 to `/elsewhere` with
+/// [`MOVED_BODY`]; `/slow...` → 200 after 3 s; else 200 with [`OK_BODY`].
 pub struct HttpSink {
     pub url: String,
     requests: Arc<Mutex<Vec<Received>>>,
@@ -98,6 +100,8 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Received>>>) -> std::i
     seen.lock().unwrap().push(Received { method, path: path.clone(), query, headers, body });
     let (status, text) = if path.starts_with("/fail") {
         ("500 Internal Server Error", FAIL_BODY)
+    } else if path.starts_with("/moved") {
+        ("302 Found\r\nLocation: /elsewhere", MOVED_BODY)
     } else {
         if path.starts_with("/slow") {
             tokio::time::sleep(Duration::from_secs(3)).await;
