@@ -28,6 +28,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         .build_client(true)
         .compile_well_known_types(false)
+        // Sorted maps: deterministic bytes (as flytekit's `SerializeToString(deterministic=True)`)
+        // and stable hashes of templates and literals.
+        .btree_map(".")
         // Malformed request bytes are the caller's fault: answer INVALID_ARGUMENT, not INTERNAL.
         .codec_path("crate::codec::StrictProstCodec")
         .compile_fds(fds)?;

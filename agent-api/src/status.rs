@@ -134,6 +134,7 @@ fn deprecated_state(phase: Phase) -> admin::State {
 }
 
 #[cfg(test)]
+#[allow(deprecated)]
 mod tests {
     use super::*;
     use crate::error::codes;

@@ -279,7 +279,7 @@ impl Engine {
         if let Some((node, e)) = result.failure {
             return self.finish_failed(id, Some(&node), &e, &events).await;
         }
-        let mut literals = HashMap::new();
+        let mut literals = std::collections::BTreeMap::new();
         for o in &wf.outputs {
             let lit = match &o.source {
                 BindingSource::WorkflowInput(name) => inputs.literals.get(name).cloned(),

@@ -1,5 +1,4 @@
 //! The DuckDB agent through agent-api's in-process client, on a local data store.
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -462,6 +461,6 @@ async fn tasks_without_outputs_and_multi_statement_params() {
     let sql = "CREATE TABLE t AS SELECT $a AS v; INSERT INTO t VALUES ($b); SELECT * FROM t";
     let s = run(&env, sql, &[], vec![("a", prim(P::Integer(1))), ("b", prim(P::Integer(2)))], "w1").await;
     assert_eq!(s.phase, Phase::Succeeded, "{s:?}");
-    assert_eq!(s.outputs, Some(HashMap::new()).map(|literals| core::LiteralMap { literals }));
+    assert_eq!(s.outputs, Some(core::LiteralMap::default()));
     assert!(env.root().join("w1/outputs.pb").is_file());
 }

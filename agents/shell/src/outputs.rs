@@ -30,7 +30,7 @@ pub async fn collect(
     store: &dyn DataStore,
     output_prefix: &str,
 ) -> Result<core::LiteralMap, AgentError> {
-    let mut literals = std::collections::HashMap::new();
+    let mut literals = std::collections::BTreeMap::new();
     for spec in specs {
         let (path, label) = match &spec.source {
             Source::Stdout => (files.stdout.to_path_buf(), "stdout".to_owned()),

@@ -38,7 +38,7 @@ pub fn resolve_inputs(wf: &CompiledWorkflow, raw: &[(String, String)]) -> Result
             errors.push(InputError { code: codes::UNKNOWN_RUN_INPUT, input: (*name).to_owned(), message });
         }
     }
-    let mut literals = std::collections::HashMap::new();
+    let mut literals = std::collections::BTreeMap::new();
     for input in &wf.inputs {
         match given.get(input.name.as_str()) {
             Some(text) => match parse_literal(text, &input.ty) {

@@ -37,7 +37,7 @@ fn assemble_inputs(
     wf_inputs: &core::LiteralMap,
     outputs: &HashMap<String, core::LiteralMap>,
 ) -> Result<core::LiteralMap, AgentError> {
-    let mut literals = HashMap::new();
+    let mut literals = std::collections::BTreeMap::new();
     for b in &node.inputs {
         let lit = match &b.source {
             BindingSource::Constant(l) => Some(l.as_ref().clone()),
