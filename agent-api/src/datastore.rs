@@ -40,6 +40,16 @@ pub trait DataStore: Send + Sync + std::fmt::Debug {
     async fn write(&self, uri: &str, data: Bytes) -> Result<(), DataStoreError>;
     async fn exists(&self, uri: &str) -> Result<bool, DataStoreError>;
 
+    /// Every object under `prefix`, recursively, as URIs in the form `prefix` was given in
+    /// (`prefix` is a directory: `a/b` lists `a/b/x` and `a/b/c/y`, not `a/bc`), sorted.
+    /// A prefix with nothing under it lists as empty, not as an error.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, DataStoreError> {
+        Err(DataStoreError::UnsupportedUri {
+            uri: prefix.to_owned(),
+            handles: "reading and writing objects but not listing them",
+        })
+    }
+
     /// Copies a local file into the store.
     async fn upload_file(&self, local: &Path, uri: &str) -> Result<(), DataStoreError> {
         let data = tokio::fs::read(local)
@@ -129,6 +139,39 @@ impl DataStore for LocalDataStore {
         tokio::fs::try_exists(&path).await.map_err(|e| io_err(uri, e))
     }
 
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, DataStoreError> {
+        let root = self.path(prefix)?;
+        let mut out = Vec::new();
+        // Iterative walk (no async recursion); symlinks are followed like `read` follows them.
+        let mut pending = vec![(root, String::new())];
+        while let Some((dir, rel)) = pending.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(entries) => entries,
+                // A missing prefix (or a plain file) holds no objects.
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                    continue
+                }
+                Err(e) => return Err(io_err(prefix, e)),
+            };
+            while let Some(entry) = entries.next_entry().await.map_err(|e| io_err(prefix, e))? {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let child_rel = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+                let meta = match tokio::fs::metadata(entry.path()).await {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // removed meanwhile, or a dangling link
+                    Err(e) => return Err(io_err(prefix, e)),
+                };
+                if meta.is_dir() {
+                    pending.push((entry.path(), child_rel));
+                } else {
+                    out.push(join_uri(prefix, &child_rel));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     fn local_path(&self, uri: &str) -> Option<PathBuf> {
         self.path(uri).ok()
     }
@@ -158,5 +201,24 @@ mod tests {
         let err = store.read("s3://bucket/key").await.unwrap_err();
         assert!(err.to_string().contains("s3://bucket/key"));
         assert_eq!(AgentError::from(err).code, codes::DATA_UNSUPPORTED_URI);
+    }
+
+    #[tokio::test]
+    async fn lists_objects_recursively_in_the_form_of_the_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalDataStore::new(dir.path());
+        for key in ["d/x", "d/sub/y", "d/sub/deeper/z", "dx/not-under-d", "other"] {
+            store.write(key, Bytes::from_static(b"1")).await.unwrap();
+        }
+        assert_eq!(store.list("d").await.unwrap(), ["d/sub/deeper/z", "d/sub/y", "d/x"]);
+        assert_eq!(store.list("d/").await.unwrap(), ["d/sub/deeper/z", "d/sub/y", "d/x"]);
+        let abs = store.canonical_uri("d/sub");
+        assert_eq!(store.list(&abs).await.unwrap(), [format!("{abs}/deeper/z"), format!("{abs}/y")]);
+        for uri in store.list(&abs).await.unwrap() {
+            assert_eq!(store.read(&uri).await.unwrap(), Bytes::from_static(b"1"));
+        }
+        assert!(store.list("missing").await.unwrap().is_empty());
+        assert!(store.list("other").await.unwrap().is_empty(), "a file is not a prefix");
+        assert!(matches!(store.list("s3://b/k").await, Err(DataStoreError::UnsupportedUri { .. })));
     }
 }

@@ -104,6 +104,8 @@ pub fn flytekit_tag(ty: &core::LiteralType) -> Option<&'static str> {
             S::Datetime => "datetime",
             S::Duration => "timedelta",
             S::None => "none",
+            // A dataclass carries its schema / field types; a bare struct is a `dict`.
+            S::Struct if crate::literals::is_dataclass_type(ty) => "Object-Dataclass-Transformer",
             S::Struct => "Typed Dict",
             S::Binary | S::Error => return None,
         },
