@@ -6,6 +6,10 @@
 //!
 //! [data_store]
 //! root = ".tern/data"          # local directory behind relative and file:// URIs
+//! # s3:// URIs use the AWS default credential chain (never this file); optionally:
+//! s3_endpoint_url = "http://127.0.0.1:5000"   # an S3-compatible server
+//! s3_region = "us-east-1"
+//! s3_force_path_style = true
 //!
 //! [secrets]
 //! env_prefix = "TERN_SECRET_"  # TERN_SECRET_FOO becomes secret "foo"
@@ -45,11 +49,33 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DataStoreConfig {
     pub root: PathBuf,
+    /// S3-compatible endpoint for `s3://` URIs (default: AWS, or `TERN_S3_ENDPOINT_URL`).
+    pub s3_endpoint_url: Option<String>,
+    pub s3_region: Option<String>,
+    /// Path-style addressing, needed by most emulators.
+    pub s3_force_path_style: Option<bool>,
 }
 
 impl Default for DataStoreConfig {
     fn default() -> Self {
-        Self { root: PathBuf::from(".tern/data") }
+        Self { root: PathBuf::from(".tern/data"), s3_endpoint_url: None, s3_region: None, s3_force_path_style: None }
+    }
+}
+
+impl DataStoreConfig {
+    /// S3 settings: the environment's (`TERN_S3_*`, AWS chain), overridden by this file.
+    pub fn s3(&self) -> tern_type_transformers::s3::S3Config {
+        let mut s3 = tern_type_transformers::s3::S3Config::from_env();
+        if let Some(url) = &self.s3_endpoint_url {
+            s3.endpoint_url = Some(url.clone());
+        }
+        if let Some(region) = &self.s3_region {
+            s3.region = Some(region.clone());
+        }
+        if let Some(force) = self.s3_force_path_style {
+            s3.force_path_style = force;
+        }
+        s3
     }
 }
 

@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tern_agent_api::prelude::*;
-use tern_type_transformers::msgpack::json_to_msgpack_literal;
+use tern_type_transformers::{FlyteType, JsonDict};
 use tern_type_transformers::render::struct_to_json;
 
 use crate::codes;
@@ -61,14 +61,18 @@ async fn invoke(ctx: &TaskContext, task: &TaskRequest) -> Result<TaskStatus, Age
             format!("Webhook failed with status code {}, response: {}", response.status, cut(&response.text)),
         ));
     }
-    let mut info = json!({"status_code": response.status, "response_data": response.text});
+    let mut info = serde_json::Map::new();
+    info.insert("status_code".into(), response.status.into());
+    info.insert("response_data".into(), Value::String(response.text));
     if call.show_data {
-        info["input_data"] = call.data.clone();
+        info.insert("input_data".into(), call.data.clone());
     }
     if call.show_url {
-        info["url"] = Value::String(call.url.clone());
+        info.insert("url".into(), Value::String(call.url.clone()));
     }
-    let outputs = core::LiteralMap { literals: [("info".to_owned(), json_to_msgpack_literal(&info))].into() };
+    // `info` is a Python dict in flytekit: the msgpack literal its dict transformer writes.
+    let info = JsonDict(info).to_literal().map_err(AgentError::from)?;
+    let outputs = core::LiteralMap { literals: [("info".to_owned(), info)].into() };
     Ok(TaskStatus::succeeded(Some(outputs)).with_message("Webhook was successfully invoked!"))
 }
 
