@@ -2,7 +2,9 @@
 use std::collections::BTreeMap;
 
 use tern_agent_api::core;
+use tern_agent_api::datastore::DataStore;
 use tern_core_engine::{EngineError, ExecutionEvent, ExecutionOutcome, ExecutionPhase};
+use tern_type_transformers::offload::{contains_offloaded, load_map};
 use tern_type_transformers::render::literal_to_json;
 
 use crate::exit::Exit;
@@ -10,6 +12,19 @@ use crate::exit::Exit;
 pub fn outputs_json(outputs: &core::LiteralMap) -> serde_json::Value {
     let sorted: BTreeMap<_, _> = outputs.literals.iter().map(|(k, v)| (k.clone(), literal_to_json(v))).collect();
     serde_json::to_value(sorted).unwrap_or_default()
+}
+
+/// The outcome with its offloaded outputs loaded from `store`, for rendering. When loading
+/// fails the outputs are left as they are (rendered as offloaded literals) and a warning says why.
+pub async fn load_offloaded(mut outcome: ExecutionOutcome, store: &dyn DataStore) -> ExecutionOutcome {
+    if !outcome.outputs.literals.values().any(contains_offloaded) {
+        return outcome;
+    }
+    match load_map(outcome.outputs.clone(), store).await {
+        Ok(loaded) => outcome.outputs = loaded,
+        Err(e) => eprintln!("warning: cannot load offloaded outputs: {e}"),
+    }
+    outcome
 }
 
 /// Prints the outcome; returns the exit code.

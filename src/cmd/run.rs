@@ -19,7 +19,7 @@ pub async fn run(file: &Path, raw_inputs: &[String], args: &TargetArgs, json: bo
         Ok(s) => s,
         Err(e) => return output::engine_error(&e),
     };
-    let engine = match engine::open(args, max_parallel).await {
+    let (engine, store) = match engine::open_with_store(args, max_parallel).await {
         Ok(e) => e,
         Err(e) => return fail(Exit::System, e),
     };
@@ -34,13 +34,13 @@ pub async fn run(file: &Path, raw_inputs: &[String], args: &TargetArgs, json: bo
     let result = engine.run(&workflow, inputs, Some(tx)).await;
     let _ = progress.await;
     match result {
-        Ok(outcome) => output::print_outcome(&outcome, json),
+        Ok(outcome) => output::print_outcome(&output::load_offloaded(outcome, &*store).await, json),
         Err(e) => output::engine_error(&e),
     }
 }
 
 pub async fn recover(id: &str, args: &TargetArgs, json: bool) -> Exit {
-    let engine = match engine::open(args, 8).await {
+    let (engine, store) = match engine::open_with_store(args, 8).await {
         Ok(e) => e,
         Err(e) => return fail(Exit::System, e),
     };
@@ -48,7 +48,7 @@ pub async fn recover(id: &str, args: &TargetArgs, json: bool) -> Exit {
     let result = engine.recover(id, Some(tx)).await;
     let _ = progress.await;
     match result {
-        Ok(outcome) => output::print_outcome(&outcome, json),
+        Ok(outcome) => output::print_outcome(&output::load_offloaded(outcome, &*store).await, json),
         Err(e) => output::engine_error(&e),
     }
 }

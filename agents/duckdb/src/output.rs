@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use duckdb::types::Value;
 use duckdb::Connection;
 use tern_agent_api::prelude::{core, join_uri, AgentError, DataStore};
+use tern_type_transformers::literals::union_value;
+use tern_type_transformers::types::simple;
+use tern_type_transformers::{dataframe, FlyteType, StructuredDataset};
 
 use crate::codes::{self, bad_output};
 use crate::sql::{quote_ident, quote_literal};
@@ -15,7 +18,7 @@ use core::SimpleType;
 /// Temporary table the last statement's result is materialized into.
 pub const RESULT_TABLE: &str = "__tern_result";
 /// File name flytekit gives the single parquet file of a dataframe it writes.
-pub const PARQUET_FILE: &str = "00000";
+pub const PARQUET_FILE: &str = dataframe::FIRST_PART;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputSpec {
@@ -78,21 +81,6 @@ pub fn flyte_type(duckdb_type: &str) -> SimpleType {
         "INTERVAL" => SimpleType::Duration,
         _ => SimpleType::String,
     }
-}
-
-fn simple(t: SimpleType) -> core::LiteralType {
-    core::LiteralType { r#type: Some(LitType::Simple(t as i32)), ..Default::default() }
-}
-
-fn scalar_literal(v: core::scalar::Value) -> core::Literal {
-    core::Literal {
-        value: Some(core::literal::Value::Scalar(Box::new(core::Scalar { value: Some(v) }))),
-        ..Default::default()
-    }
-}
-
-fn primitive(p: core::primitive::Value) -> core::Literal {
-    scalar_literal(core::scalar::Value::Primitive(core::Primitive { value: Some(p) }))
 }
 
 /// Builds every declared output from [`RESULT_TABLE`].
@@ -158,24 +146,12 @@ fn write_dataset(
             bad_output(msg)
         }
     })?;
-    let columns = columns
-        .iter()
-        .map(|(name, ty)| core::structured_dataset_type::DatasetColumn {
-            name: name.clone(),
-            literal_type: Some(simple(flyte_type(ty))),
-        })
-        .collect();
-    let sd = core::StructuredDataset {
+    let sd = StructuredDataset {
         uri: uri.to_owned(),
-        metadata: Some(core::StructuredDatasetMetadata {
-            structured_dataset_type: Some(core::StructuredDatasetType {
-                columns,
-                format: "parquet".into(),
-                ..Default::default()
-            }),
-        }),
+        format: dataframe::PARQUET.to_owned(),
+        columns: columns.iter().map(|(name, ty)| (name.clone(), simple(flyte_type(ty)))).collect(),
     };
-    Ok(scalar_literal(core::scalar::Value::StructuredDataset(sd)))
+    sd.to_literal().map_err(AgentError::from)
 }
 
 /// The output named `name` from the column of that name (exact, else the only
@@ -208,10 +184,7 @@ fn scalar_output(
                 let Some(LitType::Simple(s)) = variant.r#type else { continue };
                 let s = SimpleType::try_from(s).unwrap_or(SimpleType::None);
                 match convert(conn, name, col, col_type, s) {
-                    Ok(lit) => {
-                        let union = core::Union { value: Some(Box::new(lit)), r#type: Some(variant.clone()) };
-                        return Ok(scalar_literal(core::scalar::Value::Union(Box::new(union))));
-                    }
+                    Ok(lit) => return Ok(union_value(lit, variant.clone())),
                     Err(e) => last_err = Some(e),
                 }
             }
@@ -229,7 +202,6 @@ fn scalar_output(
 /// One value of `col` as the Flyte simple type `want`, converting only where no
 /// information is lost (integer → float) or the DuckDB type has a lossless reading.
 fn convert(conn: &Connection, name: &str, col: &str, col_type: &str, want: SimpleType) -> Result<core::Literal, AgentError> {
-    use core::primitive::Value as P;
     let have = flyte_type(col_type);
     let q = quote_ident(col);
     let expr = match (want, have) {
@@ -252,18 +224,17 @@ fn convert(conn: &Connection, name: &str, col: &str, col_type: &str, want: Simpl
         .query_row(&format!("SELECT {expr} FROM {}", quote_ident(RESULT_TABLE)), [], |r| r.get(0))
         .map_err(|e| bad_output(format!("output {name:?} from column {col:?}: {}", codes::duckdb_message(&e))))?;
     let mismatch = || bad_output(format!("output {name:?}: unexpected value in column {col:?} ({col_type})"));
-    Ok(match (want, value) {
-        (SimpleType::None, Value::Null) => scalar_literal(core::scalar::Value::NoneType(core::Void {})),
+    let literal = match (want, value) {
+        (SimpleType::None, Value::Null) => ().to_literal(),
         (SimpleType::None, _) => return Err(bad_output(format!("output {name:?} is declared none but column {col:?} is not NULL"))),
         (_, Value::Null) => return Err(bad_output(format!("output {name:?}: column {col:?} is NULL"))),
-        (SimpleType::Integer, Value::BigInt(i)) => primitive(P::Integer(i)),
-        (SimpleType::Float, Value::Double(f)) => primitive(P::FloatValue(f)),
-        (SimpleType::String, Value::Text(s)) => primitive(P::StringValue(s)),
-        (SimpleType::Boolean, Value::Boolean(b)) => primitive(P::Boolean(b)),
-        (SimpleType::Datetime, Value::BigInt(us)) => primitive(P::Datetime(prost_types::Timestamp {
-            seconds: us.div_euclid(1_000_000),
-            nanos: (us.rem_euclid(1_000_000) * 1_000) as i32,
-        })),
+        (SimpleType::Integer, Value::BigInt(i)) => i.to_literal(),
+        (SimpleType::Float, Value::Double(f)) => f.to_literal(),
+        (SimpleType::String, Value::Text(s)) => s.to_literal(),
+        (SimpleType::Boolean, Value::Boolean(b)) => b.to_literal(),
+        (SimpleType::Datetime, Value::BigInt(us)) => {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_micros(us).ok_or_else(mismatch)?.to_literal()
+        }
         (SimpleType::Duration, Value::Interval { months, days, nanos }) => {
             if months != 0 {
                 return Err(bad_output(format!(
@@ -271,12 +242,16 @@ fn convert(conn: &Connection, name: &str, col: &str, col_type: &str, want: Simpl
                 )));
             }
             let total = i128::from(days) * 86_400_000_000_000 + i128::from(nanos);
-            // Protobuf durations keep seconds and nanos of the same sign.
+            // Whole seconds and the rest, both with the sign of the total (protobuf's form).
             let seconds = i64::try_from(total / 1_000_000_000).map_err(|_| mismatch())?;
-            primitive(P::Duration(prost_types::Duration { seconds, nanos: (total % 1_000_000_000) as i32 }))
+            let duration = chrono::Duration::try_seconds(seconds)
+                .and_then(|s| s.checked_add(&chrono::Duration::nanoseconds((total % 1_000_000_000) as i64)))
+                .ok_or_else(mismatch)?;
+            duration.to_literal()
         }
         _ => return Err(mismatch()),
-    })
+    };
+    literal.map_err(AgentError::from)
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! prepared-statement API, never spliced into the SQL text.
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use duckdb::types::{TimeUnit, Value};
 use duckdb::Statement;
 use tern_agent_api::prelude::{core, AgentError};
+use tern_type_transformers::FlyteType;
 
 use crate::codes::{self, bad_input};
 use core::literal::Value as LitValue;
@@ -38,19 +40,23 @@ fn from_literal(lit: &core::Literal) -> Param {
     };
     match &scalar.value {
         Some(ScalarValue::Primitive(p)) => match &p.value {
-            Some(Prim::Integer(i)) => Param::Value(Value::BigInt(*i)),
-            Some(Prim::FloatValue(f)) => Param::Value(Value::Double(*f)),
-            Some(Prim::StringValue(s)) => Param::Value(Value::Text(s.clone())),
-            Some(Prim::Boolean(b)) => Param::Value(Value::Boolean(*b)),
-            Some(Prim::Datetime(t)) => timestamp_micros(t)
-                .map(|us| Param::Value(Value::Timestamp(TimeUnit::Microsecond, us)))
-                .unwrap_or_else(|| Param::Invalid(format!("datetime {}s is out of DuckDB's range", t.seconds))),
-            Some(Prim::Duration(d)) => duration_nanos(d)
-                .map(|nanos| Param::Value(Value::Interval { months: 0, days: 0, nanos }))
-                .unwrap_or_else(|| Param::Invalid(format!("duration {}s is out of range", d.seconds))),
+            Some(Prim::Integer(_)) => typed(lit, |i: i64| Some(Value::BigInt(i)), unreadable),
+            Some(Prim::FloatValue(_)) => typed(lit, |f: f64| Some(Value::Double(f)), unreadable),
+            Some(Prim::StringValue(_)) => typed(lit, |s: String| Some(Value::Text(s)), unreadable),
+            Some(Prim::Boolean(_)) => typed(lit, |b: bool| Some(Value::Boolean(b)), unreadable),
+            Some(Prim::Datetime(t)) => typed(
+                lit,
+                |dt: DateTime<Utc>| Some(Value::Timestamp(TimeUnit::Microsecond, dt.timestamp_micros())),
+                || format!("datetime {}s is out of DuckDB's range", t.seconds),
+            ),
+            Some(Prim::Duration(d)) => typed(
+                lit,
+                |d: chrono::Duration| d.num_nanoseconds().map(|nanos| Value::Interval { months: 0, days: 0, nanos }),
+                || format!("duration {}s is out of range", d.seconds),
+            ),
             None => Param::Unsupported("an empty primitive".into()),
         },
-        Some(ScalarValue::NoneType(_)) => Param::Value(Value::Null),
+        Some(ScalarValue::NoneType(_)) => typed(lit, |()| Some(Value::Null), unreadable),
         Some(ScalarValue::Union(u)) => match u.value.as_deref() {
             Some(inner) => from_literal(inner),
             None => Param::Unsupported("an empty union".into()),
@@ -65,12 +71,21 @@ fn from_literal(lit: &core::Literal) -> Param {
     }
 }
 
-fn timestamp_micros(t: &prost_types::Timestamp) -> Option<i64> {
-    t.seconds.checked_mul(1_000_000)?.checked_add(i64::from(t.nanos) / 1_000)
+/// A scalar decoded as `T` through [`FlyteType`], then made a DuckDB value; a value that
+/// does not decode or has no DuckDB value is [`Param::Invalid`] for the reason `invalid` gives.
+fn typed<T: FlyteType>(
+    lit: &core::Literal,
+    to_value: impl FnOnce(T) -> Option<Value>,
+    invalid: impl FnOnce() -> String,
+) -> Param {
+    match T::from_literal(lit).ok().and_then(to_value) {
+        Some(v) => Param::Value(v),
+        None => Param::Invalid(invalid()),
+    }
 }
 
-fn duration_nanos(d: &prost_types::Duration) -> Option<i64> {
-    d.seconds.checked_mul(1_000_000_000)?.checked_add(i64::from(d.nanos))
+fn unreadable() -> String {
+    "the value cannot be read".to_owned()
 }
 
 /// Binds every parameter the prepared statement uses, by name.

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use tern_agent_api::prelude::{core, AgentError, DataStore};
+use tern_type_transformers::{FlyteType, StructuredDataset};
 
 use crate::codes::{self, bad_input};
 use crate::sql::{literal_list, quote_ident};
@@ -42,17 +43,20 @@ pub fn from_inputs(inputs: &core::LiteralMap, store: &dyn DataStore) -> Result<V
     names.sort();
     let mut views = Vec::new();
     for name in names {
-        if let Some(sd) = dataset(&inputs.literals[name]) {
-            views.push(resolve(name, sd, store)?);
+        if let Some(literal) = dataset(&inputs.literals[name]) {
+            let sd = StructuredDataset::from_literal(literal)
+                .map_err(|e| bad_input(format!("dataframe input {name:?}: {e}")))?;
+            views.push(resolve(name, &sd, store)?);
         }
     }
     Ok(views)
 }
 
-fn dataset(lit: &core::Literal) -> Option<&core::StructuredDataset> {
+/// The StructuredDataset literal in `lit`, looking through unions (`Optional[DataFrame]`).
+fn dataset(lit: &core::Literal) -> Option<&core::Literal> {
     match &lit.value {
         Some(LitValue::Scalar(s)) => match &s.value {
-            Some(ScalarValue::StructuredDataset(sd)) => Some(sd),
+            Some(ScalarValue::StructuredDataset(_)) => Some(lit),
             Some(ScalarValue::Union(u)) => u.value.as_deref().and_then(dataset),
             _ => None,
         },
@@ -60,13 +64,8 @@ fn dataset(lit: &core::Literal) -> Option<&core::StructuredDataset> {
     }
 }
 
-fn resolve(name: &str, sd: &core::StructuredDataset, store: &dyn DataStore) -> Result<View, AgentError> {
-    let format = sd
-        .metadata
-        .as_ref()
-        .and_then(|m| m.structured_dataset_type.as_ref())
-        .map(|t| t.format.as_str())
-        .unwrap_or_default();
+fn resolve(name: &str, sd: &StructuredDataset, store: &dyn DataStore) -> Result<View, AgentError> {
+    let format = sd.format.as_str();
     if !(format.is_empty() || format.eq_ignore_ascii_case("parquet")) {
         return Err(bad_input(format!("dataframe input {name:?} has format {format:?}; only parquet is supported")));
     }

@@ -10,18 +10,23 @@ use tern_agent_api::core::literal::Value as LitValue;
 use tern_agent_api::core::scalar::Value as ScalarValue;
 use tern_agent_api::prelude::DataStore;
 use tern_type_transformers::render::literal_to_json;
+use tern_type_transformers::{FlyteDirectory, FlyteFile, FlyteType, StructuredDataset};
 
 pub fn input_text(literal: &core::Literal, store: &dyn DataStore) -> String {
     if let Some(LitValue::Scalar(scalar)) = literal.value.as_ref() {
         let uri = match scalar.value.as_ref() {
-            Some(ScalarValue::Blob(b)) => Some(&b.uri),
-            Some(ScalarValue::StructuredDataset(d)) => Some(&d.uri),
-            Some(ScalarValue::Schema(s)) => Some(&s.uri),
+            Some(ScalarValue::Blob(_)) => FlyteFile::from_literal(literal)
+                .map(|f| f.uri)
+                .or_else(|_| FlyteDirectory::from_literal(literal).map(|d| d.uri))
+                .ok(),
+            Some(ScalarValue::StructuredDataset(_) | ScalarValue::Schema(_)) => {
+                StructuredDataset::from_literal(literal).map(|d| d.uri).ok()
+            }
             Some(ScalarValue::Union(u)) => return u.value.as_deref().map(|v| input_text(v, store)).unwrap_or_default(),
             _ => None,
         };
         if let Some(uri) = uri {
-            return store.local_path(uri).map(|p| p.display().to_string()).unwrap_or_else(|| uri.clone());
+            return store.local_path(&uri).map(|p| p.display().to_string()).unwrap_or(uri);
         }
     }
     match literal_to_json(literal) {

@@ -2,11 +2,8 @@
 use std::path::{Path, PathBuf};
 
 use tern_agent_api::core;
-use tern_agent_api::core::literal::Value as LitValue;
-use tern_agent_api::core::primitive::Value as P;
-use tern_agent_api::core::scalar::Value as ScalarValue;
 use tern_agent_api::prelude::{join_uri, AgentError, DataStore};
-use tern_type_transformers::render::json_to_struct;
+use tern_type_transformers::{FlyteFile, FlyteType};
 
 use crate::codes;
 use crate::spec::{Kind, OutputSpec, Source};
@@ -71,26 +68,28 @@ fn parse_text(name: &str, kind: &Kind, text: &str) -> Result<core::Literal, Agen
         if cut.len() < text.len() { format!("{cut:?}…") } else { format!("{cut:?}") }
     };
     let value = match kind {
-        Kind::String => primitive(P::StringValue(text.to_owned())),
-        Kind::Integer => primitive(P::Integer(
-            text.parse().map_err(|_| bad_output(name, format!("expected an integer, the command wrote {}", shown())))?,
-        )),
-        Kind::Float => primitive(P::FloatValue(
-            text.parse().map_err(|_| bad_output(name, format!("expected a number, the command wrote {}", shown())))?,
-        )),
-        Kind::Boolean => primitive(P::Boolean(match text.to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => true,
-            "false" | "0" | "no" => false,
+        Kind::String => text.to_owned().to_literal(),
+        Kind::Integer => text
+            .parse::<i64>()
+            .map_err(|_| bad_output(name, format!("expected an integer, the command wrote {}", shown())))?
+            .to_literal(),
+        Kind::Float => text
+            .parse::<f64>()
+            .map_err(|_| bad_output(name, format!("expected a number, the command wrote {}", shown())))?
+            .to_literal(),
+        Kind::Boolean => match text.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true.to_literal(),
+            "false" | "0" | "no" => false.to_literal(),
             _ => return Err(bad_output(name, format!("expected true or false, the command wrote {}", shown()))),
-        })),
+        },
         Kind::Struct => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Object(map)) => scalar(ScalarValue::Generic(json_to_struct(&map))),
+            Ok(object @ serde_json::Value::Object(_)) => object.to_literal(),
             Ok(_) => return Err(bad_output(name, "expected a JSON object ({...}) for a struct output")),
             Err(e) => return Err(bad_output(name, format!("expected a JSON object, the text is not JSON ({e})"))),
         },
         Kind::File(_) => return Err(bad_output(name, "a file output has no text form")),
     };
-    Ok(value)
+    value.map_err(|e| bad_output(name, e))
 }
 
 async fn upload(
@@ -110,24 +109,18 @@ async fn upload(
         Source::File(rel) => rel.file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from(&spec.name)),
     };
     let uri = join_uri(output_prefix, &format!("{}/{}", spec.name, file_name.display()));
-    store.upload_file(path, &uri).await?;
-    Ok(scalar(ScalarValue::Blob(core::Blob {
-        metadata: Some(core::BlobMetadata { r#type: Some(blob_type.clone()) }),
-        uri,
-    })))
-}
-
-fn scalar(value: ScalarValue) -> core::Literal {
-    core::Literal { value: Some(LitValue::Scalar(Box::new(core::Scalar { value: Some(value) }))), ..Default::default() }
-}
-
-fn primitive(value: P) -> core::Literal {
-    scalar(ScalarValue::Primitive(core::Primitive { value: Some(value) }))
+    FlyteFile::upload(store, path, &uri).await?;
+    // The literal keeps the uri under the output prefix as given (not the store's canonical
+    // form) and the declared blob type's format as written.
+    let file = FlyteFile { uri, format: blob_type.format.clone() };
+    file.to_literal().map_err(AgentError::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tern_agent_api::core::primitive::Value as P;
+    use tern_type_transformers::literals::primitive;
 
     #[test]
     fn parses_declared_kinds_and_names_bad_text() {

@@ -1,4 +1,5 @@
-//! Reads the `duration` input: a Flyte duration, or an integer or float number of seconds.
+//! Reads the `duration` input: a Flyte duration, or an integer or float number of seconds,
+//! decoded through [`FlyteType`] (a union such as `Optional[timedelta]` is looked through).
 use std::time::Duration;
 
 use tern_agent_api::core;
@@ -6,6 +7,7 @@ use tern_agent_api::core::literal::Value as LitValue;
 use tern_agent_api::core::primitive::Value as P;
 use tern_agent_api::core::scalar::Value as ScalarValue;
 use tern_agent_api::prelude::AgentError;
+use tern_type_transformers::{FlyteType, TransformError};
 
 use crate::codes;
 
@@ -21,41 +23,37 @@ pub fn sleep_duration(inputs: &core::LiteralMap) -> Result<Duration, AgentError>
         .literals
         .get(INPUT)
         .ok_or_else(|| bad(format!("input {INPUT:?} is required (a duration, or a number of seconds)")))?;
-    let seconds_text;
-    let duration = match primitive(literal) {
-        Some(P::Duration(d)) => {
-            seconds_text = format!("{}.{:09} s", d.seconds, d.nanos.unsigned_abs());
-            if d.seconds < 0 || d.nanos < 0 {
-                None
-            } else {
-                Some(Duration::new(d.seconds.unsigned_abs(), d.nanos.unsigned_abs()))
-            }
-        }
-        Some(P::Integer(i)) => {
-            seconds_text = format!("{i} s");
-            u64::try_from(*i).ok().map(Duration::from_secs)
-        }
-        Some(P::FloatValue(f)) => {
-            seconds_text = format!("{f} s");
-            Duration::try_from_secs_f64(*f).ok()
-        }
-        _ => {
-            return Err(bad(format!(
-                "input {INPUT:?} must be a duration or a number of seconds, got {}",
-                literal_kind(literal)
-            )))
-        }
+    let value = unwrap_unions(literal);
+    let negative = |seconds_text: String| {
+        bad(format!("input {INPUT:?} must be a non-negative, finite time, got {seconds_text}"))
     };
-    duration.ok_or_else(|| bad(format!("input {INPUT:?} must be a non-negative, finite time, got {seconds_text}")))
+    match chrono::Duration::from_literal(value) {
+        Ok(d) => {
+            let text = format!("{}.{:09} s", d.num_seconds(), d.subsec_nanos().unsigned_abs());
+            return d.to_std().map_err(|_| negative(text));
+        }
+        Err(e) if matches!(e.innermost(), TransformError::InvalidValue { .. }) => {
+            return Err(bad(format!("input {INPUT:?}: {e}")))
+        }
+        Err(_) => {}
+    }
+    if let Ok(i) = i64::from_literal(value) {
+        return u64::try_from(i).map(Duration::from_secs).map_err(|_| negative(format!("{i} s")));
+    }
+    if let Ok(f) = f64::from_literal(value) {
+        return Duration::try_from_secs_f64(f).map_err(|_| negative(format!("{f} s")));
+    }
+    Err(bad(format!("input {INPUT:?} must be a duration or a number of seconds, got {}", literal_kind(literal))))
 }
 
-/// The primitive inside a literal, looking through a union (e.g. `Optional[timedelta]`).
-fn primitive(literal: &core::Literal) -> Option<&P> {
-    let LitValue::Scalar(scalar) = literal.value.as_ref()? else { return None };
-    match scalar.value.as_ref()? {
-        ScalarValue::Primitive(p) => p.value.as_ref(),
-        ScalarValue::Union(u) => primitive(u.value.as_deref()?),
-        _ => None,
+/// The value inside (possibly nested) union literals, e.g. of an `Optional[timedelta]`.
+fn unwrap_unions(literal: &core::Literal) -> &core::Literal {
+    match literal.value.as_ref() {
+        Some(LitValue::Scalar(s)) => match s.value.as_ref() {
+            Some(ScalarValue::Union(u)) => u.value.as_deref().map_or(literal, unwrap_unions),
+            _ => literal,
+        },
+        _ => literal,
     }
 }
 
