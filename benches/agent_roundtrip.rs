@@ -41,6 +41,13 @@ impl Drop for Peer {
     }
 }
 
+/// Peak resident set size of a process (VmHWM), in MiB.
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
 struct Figures {
     rate: f64,
     p50_ms: f64,
@@ -228,6 +235,7 @@ fn main() {
     let tern_target = format!("127.0.0.1:{tern_port}");
     let tern_fig = rt.block_on(measure(&tern_target));
     let tern_h2 = rt.block_on(h2load_rates(&tern_target, "tern", 300_000));
+    let tern_rss = peak_rss_mib(tern.0.id());
     drop(tern);
 
     let pyflyte = std::env::var("TERN_PYFLYTE").unwrap_or_else(|_| {
@@ -245,11 +253,11 @@ fn main() {
         .spawn();
     let py_fig = match py {
         Ok(child) => {
-            let _peer = Peer(child);
+            let peer = Peer(child);
             let target = format!("127.0.0.1:{py_port}");
             let fig = rt.block_on(measure(&target));
             let h2 = rt.block_on(h2load_rates(&target, "flytekit", 30_000));
-            Some((fig, h2))
+            Some((fig, h2, peak_rss_mib(peer.0.id())))
         }
         Err(e) => {
             eprintln!("flytekit peer not started ({pyflyte}: {e}); run scripts/test.sh once to create the venv");
@@ -266,11 +274,17 @@ fn main() {
         println!("| {name} | {:.0} | {:.2} | {:.2} | {} |", f.rate, f.p50_ms, f.p99_ms, f.errors);
     };
     row("tern serve (echo)", &tern_fig);
-    if let Some((p, _)) = &py_fig {
+    if let Some((p, _, _)) = &py_fig {
         row("pyflyte serve connector (noop echo)", p);
         println!("ratio tern/flytekit round-trip throughput: {:.1}x", tern_fig.rate / p.rate);
     }
-    let py_h2 = py_fig.as_ref().and_then(|(_, h)| *h);
+    let py_h2 = py_fig.as_ref().and_then(|(_, h, _)| *h);
+    let mib = |v: Option<f64>| v.map(|m| format!("{m:.0} MiB")).unwrap_or_else(|| "n/a".into());
+    println!(
+        "peak RSS (VmHWM) after the runs above: tern serve {}, pyflyte serve connector {}",
+        mib(tern_rss),
+        mib(py_fig.as_ref().and_then(|(_, _, r)| *r))
+    );
     match (tern_h2, py_h2) {
         (Some((tc, tg)), Some((pc, pg))) => {
             println!();

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Tern's test command (the README and .ci/run call exactly this).
 #
-#  1. installs the pinned Python peers (flyteidl, flytekit[connector], grpcio-*, pytest) from
-#     tests/interop/requirements.txt into a virtualenv it owns: ${TERN_VENV:-$HOME/.cache/tern/venv}
-#     (recreated whenever that file's sha256 changes);
-#  2. builds the `tern` binary (debug) and runs `cargo test --workspace`;
+#  1. installs the pinned Python peers (flyteidl, flytekit[connector], grpcio-*, pytest, pandas, pyarrow,
+#     moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
+#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes);
+#  2. builds the `tern` binary (debug) and runs `cargo test --workspace` (with TERN_PYTHON exported: the
+#     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
 #  3. runs the Python interop tests (tests/interop) against that binary and against flytekit's own server;
 #  4. prints one closing line: "N passed, M failed".
 #
@@ -91,7 +92,7 @@ setup_venv() {
         return 1
     fi
     echo "$want" >"$stamp" || return 1
-    echo "    installed: $("$VENV/bin/python" -m pip freeze | grep -iE '^(flyteidl|flytekit|grpcio|protobuf|pytest)==' | tr '\n' ' ')"
+    echo "    installed: $("$VENV/bin/python" -m pip freeze | grep -iE '^(flyteidl|flytekit|grpcio|protobuf|pytest|pandas|pyarrow|moto)==' | tr '\n' ' ')"
 }
 
 peers_failed() {

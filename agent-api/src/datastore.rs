@@ -178,7 +178,9 @@ impl DataStore for LocalDataStore {
 
     fn canonical_uri(&self, uri: &str) -> String {
         match self.path(uri) {
-            Ok(p) => format!("file://{}", p.display()),
+            // A plain absolute path, as flytekit writes local URIs (it cannot read blobs
+            // given as `file://` URIs).
+            Ok(p) => p.display().to_string(),
             Err(_) => uri.to_owned(),
         }
     }
@@ -195,7 +197,8 @@ mod tests {
         store.write("a/b/outputs.pb", Bytes::from_static(b"xyz")).await.unwrap();
         assert_eq!(store.read("a/b/outputs.pb").await.unwrap(), Bytes::from_static(b"xyz"));
         let uri = store.canonical_uri("a/b/outputs.pb");
-        assert!(uri.starts_with("file:///"));
+        assert!(uri.starts_with('/') && uri.ends_with("a/b/outputs.pb"), "{uri}");
+        assert_eq!(store.read(&format!("file://{uri}")).await.unwrap(), Bytes::from_static(b"xyz"));
         assert_eq!(store.read(&uri).await.unwrap(), Bytes::from_static(b"xyz"));
         assert!(matches!(store.read("nope").await, Err(DataStoreError::NotFound { .. })));
         let err = store.read("s3://bucket/key").await.unwrap_err();

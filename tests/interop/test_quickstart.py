@@ -19,8 +19,9 @@ def run_quickstart(tern_bin, tmp_path, *inputs):
 
 
 def local_path(uri: str) -> Path:
+    # Local data is addressed by absolute paths, as flytekit writes them.
     parsed = urlparse(uri)
-    assert parsed.scheme == "file", uri
+    assert parsed.scheme in ("", "file") and Path(parsed.path).is_absolute(), uri
     return Path(parsed.path)
 
 

@@ -183,7 +183,7 @@ impl FlyteFile {
     }
 
     /// Copies the local file `local_path` to `remote_uri` in `store`; the result points at the
-    /// store's canonical form of `remote_uri` (`file:///…` for local paths).
+    /// store's canonical form of `remote_uri` (an absolute path for local stores, as flytekit writes).
     pub async fn upload(store: &dyn DataStore, local_path: &Path, remote_uri: &str) -> Result<Self, DataError> {
         let meta = tokio::fs::metadata(local_path).await.map_err(|source| DataError::LocalIo {
             action: "upload",
