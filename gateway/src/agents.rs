@@ -10,7 +10,7 @@ type Constructor = fn() -> AgentHandle;
 
 /// `(name, constructor)` for every agent whose cargo feature is enabled.
 pub fn compiled_in() -> Vec<(&'static str, Constructor)> {
-    #[allow(unused_mut)]
+    #[allow(unused_mut, clippy::vec_init_then_push)] // pushes are feature-gated
     let mut v: Vec<(&'static str, Constructor)> = Vec::new();
     #[cfg(feature = "agent-echo")]
     v.push(("echo", || AgentHandle::Async(tern_agent_echo::agent())));
