@@ -9,8 +9,9 @@ use crate::error::GatewayError;
 type Constructor = fn() -> AgentHandle;
 
 /// `(name, constructor)` for every agent whose cargo feature is enabled.
+#[allow(clippy::vec_init_then_push)] // each push is feature-gated
 pub fn compiled_in() -> Vec<(&'static str, Constructor)> {
-    #[allow(unused_mut, clippy::vec_init_then_push)] // pushes are feature-gated
+    #[allow(unused_mut)]
     let mut v: Vec<(&'static str, Constructor)> = Vec::new();
     #[cfg(feature = "agent-echo")]
     v.push(("echo", || AgentHandle::Async(tern_agent_echo::agent())));
