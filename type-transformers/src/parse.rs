@@ -6,6 +6,7 @@
 //! text is read as the declared type, there is no type conversion involved.
 use serde_json::Value as Json;
 
+use crate::literals::{self, is_none_type, none, primitive, scalar};
 use crate::structs::json_to_struct;
 use tern_agent_api::core;
 use tern_agent_api::core::literal::Value as LitValue;
@@ -63,7 +64,7 @@ pub fn parse_literal(text: &str, ty: &core::LiteralType) -> Result<core::Literal
                 parse_duration(text.trim()).map(|d| primitive(Prim::Duration(d))).map_err(|why| bad(ty, text, why))
             }
             Ok(S::None) => match text.trim() {
-                "" | "none" | "None" | "null" => Ok(none_literal()),
+                "" | "none" | "None" | "null" => Ok(none()),
                 _ => Err(bad(ty, text, "expected none, null or nothing")),
             },
             Ok(S::Struct) => literal_from_json(&json_text(text, ty)?, ty),
@@ -123,7 +124,7 @@ pub fn literal_from_json(value: &Json, ty: &core::LiteralType) -> Result<core::L
                 .and_then(seconds_to_duration)
                 .map(|d| primitive(Prim::Duration(d)))
                 .ok_or_else(|| bad(ty, shown(), "not a valid number of seconds")),
-            (Ok(S::None), Json::Null) => Ok(none_literal()),
+            (Ok(S::None), Json::Null) => Ok(none()),
             (Ok(S::Struct), Json::Object(o)) => Ok(scalar(ScalarValue::Generic(json_to_struct(o)))),
             (Ok(S::String), _) => Err(bad(ty, shown(), "expected a string (quote it in YAML)")),
             (Ok(S::Struct), _) => Err(bad(ty, shown(), "expected a JSON object")),
@@ -170,22 +171,6 @@ fn json_text(text: &str, ty: &core::LiteralType) -> Result<Json, TypeError> {
     serde_json::from_str(text).map_err(|e| bad(ty, text, format!("not valid JSON ({e})")))
 }
 
-fn scalar(v: ScalarValue) -> core::Literal {
-    core::Literal { value: Some(LitValue::Scalar(Box::new(core::Scalar { value: Some(v) }))), ..Default::default() }
-}
-
-fn primitive(p: Prim) -> core::Literal {
-    scalar(ScalarValue::Primitive(core::Primitive { value: Some(p) }))
-}
-
-fn none_literal() -> core::Literal {
-    scalar(ScalarValue::NoneType(core::Void {}))
-}
-
-fn is_none_type(ty: &core::LiteralType) -> bool {
-    matches!(ty.r#type, Some(LitType::Simple(s)) if s == core::SimpleType::None as i32)
-}
-
 /// A file/directory/dataframe literal pointing at `text` (a path or URI, kept as given).
 fn location(text: &str, ty: &core::LiteralType) -> Result<core::Literal, TypeError> {
     let uri = text.trim();
@@ -226,12 +211,7 @@ fn union_value(
     let mut reasons = Vec::new();
     for variant in variants {
         match try_variant(variant) {
-            Ok(value) => {
-                return Ok(scalar(ScalarValue::Union(Box::new(core::Union {
-                    value: Some(Box::new(value)),
-                    r#type: Some(variant.clone()),
-                }))))
-            }
+            Ok(value) => return Ok(literals::union_value(value, variant.clone())),
             Err(TypeError::BadValue { reason, .. }) => reasons.push(format!("{}: {reason}", type_expr(variant))),
             Err(e) => reasons.push(e.to_string()),
         }

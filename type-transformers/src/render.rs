@@ -115,13 +115,7 @@ mod tests {
     use crate::msgpack::json_to_msgpack_literal;
     use serde_json::json;
 
-    fn scalar(v: ScalarValue) -> core::Literal {
-        core::Literal { value: Some(LitValue::Scalar(Box::new(core::Scalar { value: Some(v) }))), ..Default::default() }
-    }
-
-    fn prim(v: Prim) -> core::Literal {
-        scalar(ScalarValue::Primitive(core::Primitive { value: Some(v) }))
-    }
+    use crate::literals::{primitive as prim, scalar};
 
     #[test]
     fn primitives_render_as_flytekit_does() {
