@@ -297,7 +297,14 @@ async fn poll(
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             changed = cancel.changed() => {
-                if changed.is_err() || *cancel.borrow() {
+                if changed.is_err() {
+                    // The execution's driver is gone (its future was dropped: a crash or an
+                    // interrupted run) and this task is being aborted with it. Recording the
+                    // attempt as cancelled (and sending DeleteTask) would make an interruption
+                    // look like a decision and stop `recover` from resuming it: park instead.
+                    std::future::pending::<()>().await;
+                }
+                if *cancel.borrow() {
                     return Err(Stop::Cancelled);
                 }
             }
