@@ -78,11 +78,30 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect the gateway configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Write the compiled protobuf FileDescriptorSet of Tern's flyteidl-compatible protos.
     #[command(hide = true)]
     ProtoDescriptor {
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (file, environment overrides, standard variables
+    /// and defaults), secrets redacted; exits 2 with the reason if it is invalid.
+    Show {
+        /// Gateway config file (tern.toml); without it, the defaults and the environment.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Show what `tern run` would use instead of `tern serve`.
+        #[arg(long)]
+        embedded: bool,
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::datastore::{DataStore, LocalDataStore};
 use crate::idempotency::IdempotencyKey;
+use crate::metrics::AgentMetrics;
 use crate::proto::flyteidl::admin;
 use crate::secrets::{SecretProvider, StaticSecrets};
 
@@ -14,6 +15,8 @@ pub struct AgentServices {
     pub data_store: Arc<dyn DataStore>,
     pub secrets: Arc<dyn SecretProvider>,
     pub http: reqwest::Client,
+    /// Where the agent's own metrics go (served on the gateway's `/metrics`).
+    pub metrics: AgentMetrics,
 }
 
 impl AgentServices {
@@ -24,7 +27,13 @@ impl AgentServices {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { data_store, secrets, http }
+        Self { data_store, secrets, http, metrics: AgentMetrics::default() }
+    }
+
+    /// The same services with metrics registered in `metrics`.
+    pub fn with_metrics(mut self, metrics: AgentMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Local data store rooted at `root`, no secrets: for tests and embedded runs.

@@ -3,6 +3,10 @@
 //! URIs are `file:///abs/path`, absolute paths, or paths relative to the store's root.
 //! Other schemes (`s3://`, `gs://`) are refused with a clear error until a store for them
 //! is configured.
+//!
+//! A store serving remote callers is **confined** ([`LocalDataStore::confined`]): every
+//! path must lie under its root or another allowed root, after following symlinks, and
+//! `..` is refused outright, so a task cannot make the gateway read or write elsewhere.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,6 +23,8 @@ pub enum DataStoreError {
     Io { uri: String, source: std::io::Error },
     #[error("[{}] unsupported data store URI {uri:?}: this data store handles {handles}", codes::DATA_UNSUPPORTED_URI)]
     UnsupportedUri { uri: String, handles: &'static str },
+    #[error("[{}] {uri:?} is outside the data store's allowed roots ({roots}){why}", codes::DATA_OUTSIDE_ROOTS)]
+    OutsideRoots { uri: String, roots: String, why: &'static str },
 }
 
 impl From<DataStoreError> for AgentError {
@@ -29,6 +35,7 @@ impl From<DataStoreError> for AgentError {
             DataStoreError::NotFound { .. } => AgentError::not_found(codes::DATA_NOT_FOUND, msg),
             DataStoreError::Io { .. } => AgentError::unavailable(codes::DATA_IO, msg),
             DataStoreError::UnsupportedUri { .. } => AgentError::invalid_argument(codes::DATA_UNSUPPORTED_URI, msg),
+            DataStoreError::OutsideRoots { .. } => AgentError::permission_denied(codes::DATA_OUTSIDE_ROOTS, msg),
         }
     }
 }
@@ -59,9 +66,10 @@ pub trait DataStore: Send + Sync + std::fmt::Debug {
     }
 
     /// The local filesystem path behind `uri`, when the store is a local directory:
-    /// lets engines such as DuckDB read and write in place.
-    fn local_path(&self, _uri: &str) -> Option<PathBuf> {
-        None
+    /// lets engines such as DuckDB read and write in place. Refused (naming why) for
+    /// remote stores and for paths outside a confined store's roots.
+    fn local_path(&self, uri: &str) -> Result<PathBuf, DataStoreError> {
+        Err(DataStoreError::UnsupportedUri { uri: uri.to_owned(), handles: "remote objects, not local paths" })
     }
 
     /// The URI that an absolute local path or relative key resolves to.
@@ -79,13 +87,32 @@ pub fn join_uri(prefix: &str, name: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct LocalDataStore {
     root: PathBuf,
+    /// `Some`: only paths under these (canonical) directories are served.
+    confined_to: Option<Vec<PathBuf>>,
 }
 
 impl LocalDataStore {
+    /// A store that serves any local path (embedded use: the caller is the machine's user).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
         let root = std::path::absolute(&root).unwrap_or(root);
-        Self { root }
+        Self { root, confined_to: None }
+    }
+
+    /// A store that serves only paths under `root` and `also` (after following symlinks;
+    /// `..` is refused). The root is created if missing, so it can be resolved.
+    pub fn confined(root: impl Into<PathBuf>, also: &[PathBuf]) -> Self {
+        let mut store = Self::new(root);
+        let _ = std::fs::create_dir_all(&store.root);
+        let mut roots = vec![canonical_or_absolute(&store.root)];
+        roots.extend(also.iter().map(|p| canonical_or_absolute(p)));
+        store.confined_to = Some(roots);
+        store
+    }
+
+    /// The directories paths must lie under, when confined.
+    pub fn allowed_roots(&self) -> Option<&[PathBuf]> {
+        self.confined_to.as_deref()
     }
 
     pub fn shared(root: impl Into<PathBuf>) -> Arc<dyn DataStore> {
@@ -97,14 +124,63 @@ impl LocalDataStore {
     }
 
     fn path(&self, uri: &str) -> Result<PathBuf, DataStoreError> {
-        if let Some(rest) = uri.strip_prefix("file://") {
-            return Ok(PathBuf::from(rest));
-        }
-        if uri.contains("://") {
+        let path = if let Some(rest) = uri.strip_prefix("file://") {
+            PathBuf::from(rest)
+        } else if uri.contains("://") {
             return Err(DataStoreError::UnsupportedUri { uri: uri.to_owned(), handles: "file:// URIs and local paths" });
+        } else {
+            let p = Path::new(uri);
+            if p.is_absolute() {
+                p.to_owned()
+            } else {
+                self.root.join(p)
+            }
+        };
+        match &self.confined_to {
+            None => Ok(path),
+            Some(roots) => confine(uri, path, roots),
         }
-        let p = Path::new(uri);
-        Ok(if p.is_absolute() { p.to_owned() } else { self.root.join(p) })
+    }
+}
+
+fn canonical_or_absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()))
+}
+
+/// `path` if it lies under one of `roots` once symlinks are followed; `..` is refused
+/// before anything is resolved.
+fn confine(uri: &str, path: PathBuf, roots: &[PathBuf]) -> Result<PathBuf, DataStoreError> {
+    let refuse = |why: &'static str| DataStoreError::OutsideRoots {
+        uri: uri.to_owned(),
+        roots: roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", "),
+        why,
+    };
+    if path.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+        return Err(refuse(": `..` is not allowed in data store paths"));
+    }
+    // Resolve the longest existing ancestor (following symlinks); the rest does not exist
+    // yet, so it cannot be a link.
+    let mut existing = path.as_path();
+    let mut rest = Vec::new();
+    let resolved = loop {
+        match std::fs::canonicalize(existing) {
+            Ok(real) => break real,
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_owned());
+                    existing = parent;
+                }
+                _ => return Err(refuse("")),
+            },
+        }
+    };
+    let real = rest.iter().rev().fold(resolved, |acc, name| acc.join(name));
+    if roots.iter().any(|root| real.starts_with(root)) {
+        Ok(path)
+    } else if real != path {
+        Err(refuse(": a symlink on the way leads outside them"))
+    } else {
+        Err(refuse(""))
     }
 }
 
@@ -172,8 +248,8 @@ impl DataStore for LocalDataStore {
         Ok(out)
     }
 
-    fn local_path(&self, uri: &str) -> Option<PathBuf> {
-        self.path(uri).ok()
+    fn local_path(&self, uri: &str) -> Result<PathBuf, DataStoreError> {
+        self.path(uri)
     }
 
     fn canonical_uri(&self, uri: &str) -> String {
@@ -223,5 +299,50 @@ mod tests {
         assert!(store.list("missing").await.unwrap().is_empty());
         assert!(store.list("other").await.unwrap().is_empty(), "a file is not a prefix");
         assert!(matches!(store.list("s3://b/k").await, Err(DataStoreError::UnsupportedUri { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_confined_store_refuses_paths_outside_its_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("data");
+        let shared = dir.path().join("shared");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&shared).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("secret.txt"), "no").unwrap();
+        std::fs::write(shared.join("ref.csv"), "a,b").unwrap();
+        let store = LocalDataStore::confined(&root, std::slice::from_ref(&shared));
+
+        store.write("run/1/outputs.pb", Bytes::from_static(b"ok")).await.unwrap();
+        assert_eq!(store.read("run/1/outputs.pb").await.unwrap(), Bytes::from_static(b"ok"));
+        let abs = store.canonical_uri("run/1/outputs.pb");
+        assert_eq!(store.read(&abs).await.unwrap(), Bytes::from_static(b"ok"));
+        assert_eq!(store.read(&format!("{}/ref.csv", shared.display())).await.unwrap(), Bytes::from_static(b"a,b"));
+
+        let secret = outside.join("secret.txt").display().to_string();
+        std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+        let cases = [
+            (secret.clone(), ""),
+            (format!("file://{secret}"), ""),
+            ("/etc/passwd".to_owned(), ""),
+            ("../outside/secret.txt".to_owned(), "`..`"),
+            (format!("{}/../outside/secret.txt", root.display()), "`..`"),
+            ("escape/secret.txt".to_owned(), "symlink"),
+            ("escape/new-file".to_owned(), "symlink"),
+        ];
+        for (uri, why) in cases {
+            let err = store.read(&uri).await.unwrap_err();
+            let text = err.to_string();
+            assert!(matches!(err, DataStoreError::OutsideRoots { .. }), "{uri}: {text}");
+            assert!(text.contains(codes::DATA_OUTSIDE_ROOTS) && text.contains(why), "{uri}: {text}");
+            assert!(matches!(store.write(&uri, Bytes::from_static(b"x")).await, Err(DataStoreError::OutsideRoots { .. })));
+            assert!(store.local_path(&uri).is_err());
+            let agent_err = AgentError::from(err);
+            assert_eq!(agent_err.grpc_code(), tonic::Code::PermissionDenied);
+        }
+        assert!(!outside.join("new-file").exists(), "nothing was written through the symlink");
+        assert_eq!(std::fs::read_to_string(outside.join("secret.txt")).unwrap(), "no");
+        // Unconfined (embedded) stores keep serving any local path.
+        assert_eq!(LocalDataStore::new(&root).read(&secret).await.unwrap(), Bytes::from_static(b"no"));
     }
 }

@@ -6,6 +6,7 @@
 //! are derived in one place, so the answer never depends on which code path failed.
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
 
 use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
@@ -40,6 +41,7 @@ pub enum ErrorClass {
     DeadlineExceeded,
     ResourceExhausted,
     FailedPrecondition,
+    PermissionDenied,
     Internal,
 }
 
@@ -61,12 +63,18 @@ pub mod codes {
     pub const DATA_NOT_FOUND: &str = "TERN-D001";
     pub const DATA_IO: &str = "TERN-D002";
     pub const DATA_UNSUPPORTED_URI: &str = "TERN-D003";
+    pub const DATA_OUTSIDE_ROOTS: &str = "TERN-D004";
+    pub const RESOURCE_EXHAUSTED: &str = "TERN-A013";
+    pub const BAD_AGENT_CONFIG: &str = "TERN-A014";
     pub const SECRET_MISSING: &str = "TERN-S001";
 }
 
 const CODE_HEADER: &str = "tern-error-code";
 const ORIGIN_HEADER: &str = "tern-error-origin";
 const RETRY_HEADER: &str = "tern-error-retry";
+/// Milliseconds after which a refused call may be tried again (also sent as gRPC's
+/// standard `google.rpc.RetryInfo` detail).
+pub const RETRY_AFTER_HEADER: &str = "tern-retry-after-ms";
 
 /// The one error type of the agent protocol.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -76,6 +84,8 @@ pub struct AgentError {
     pub origin: ErrorOrigin,
     pub retry: Retry,
     pub class: ErrorClass,
+    /// For refusals under load: when trying again is expected to succeed.
+    pub retry_after: Option<Duration>,
 }
 
 impl fmt::Display for AgentError {
@@ -92,7 +102,7 @@ impl AgentError {
         retry: Retry,
         class: ErrorClass,
     ) -> Self {
-        Self { code: code.into(), message: message.into(), origin, retry, class }
+        Self { code: code.into(), message: message.into(), origin, retry, class, retry_after: None }
     }
 
     /// The task failed because of what the user wrote (bad SQL, bad command): permanent.
@@ -108,6 +118,12 @@ impl AgentError {
     /// Something named by the caller does not exist.
     pub fn not_found(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         Self::new(code, message, ErrorOrigin::User, Retry::Permanent, ErrorClass::NotFound)
+    }
+
+    /// The caller may not do this (a path outside the allowed roots, a task type or
+    /// project its token does not cover): permanent user error.
+    pub fn permission_denied(code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self::new(code, message, ErrorOrigin::User, Retry::Permanent, ErrorClass::PermissionDenied)
     }
 
     /// A transient platform failure: retrying may succeed.
@@ -129,6 +145,19 @@ impl AgentError {
             Retry::Permanent,
             ErrorClass::Unimplemented,
         )
+    }
+
+    /// A limit (concurrency, rate, quota) refused the call; trying again later may succeed.
+    pub fn resource_exhausted(message: impl Into<String>, retry_after: Option<Duration>) -> Self {
+        let mut e = Self::new(
+            codes::RESOURCE_EXHAUSTED,
+            message,
+            ErrorOrigin::System,
+            Retry::Retryable,
+            ErrorClass::ResourceExhausted,
+        );
+        e.retry_after = retry_after;
+        e
     }
 
     pub fn deadline_exceeded(message: impl Into<String>) -> Self {
@@ -161,6 +190,7 @@ impl AgentError {
             ErrorClass::DeadlineExceeded => Code::DeadlineExceeded,
             ErrorClass::ResourceExhausted => Code::ResourceExhausted,
             ErrorClass::FailedPrecondition => Code::FailedPrecondition,
+            ErrorClass::PermissionDenied => Code::PermissionDenied,
             ErrorClass::Internal => Code::Internal,
         }
     }
@@ -191,8 +221,23 @@ impl AgentError {
     /// Converts to a gRPC status; the classification travels in metadata so a Tern
     /// client gets the exact error back, while any other client sees a normal status.
     pub fn into_status(self) -> Status {
-        let mut status = Status::new(self.grpc_code(), self.to_string());
+        let mut status = match self.retry_after {
+            Some(after) => {
+                use tonic_types::StatusExt;
+                Status::with_error_details(
+                    self.grpc_code(),
+                    self.to_string(),
+                    tonic_types::ErrorDetails::with_retry_info(Some(after)),
+                )
+            }
+            None => Status::new(self.grpc_code(), self.to_string()),
+        };
         let md = status.metadata_mut();
+        if let Some(after) = self.retry_after {
+            if let Ok(v) = MetadataValue::try_from(after.as_millis().to_string()) {
+                md.insert(RETRY_AFTER_HEADER, v);
+            }
+        }
         if let Ok(v) = MetadataValue::try_from(self.code.as_ref()) {
             md.insert(CODE_HEADER, v);
         }
@@ -223,9 +268,8 @@ impl AgentError {
             Code::Unimplemented => ErrorClass::Unimplemented,
             Code::DeadlineExceeded | Code::Cancelled => ErrorClass::DeadlineExceeded,
             Code::ResourceExhausted => ErrorClass::ResourceExhausted,
-            Code::FailedPrecondition | Code::PermissionDenied | Code::Unauthenticated | Code::AlreadyExists => {
-                ErrorClass::FailedPrecondition
-            }
+            Code::PermissionDenied | Code::Unauthenticated => ErrorClass::PermissionDenied,
+            Code::FailedPrecondition | Code::AlreadyExists => ErrorClass::FailedPrecondition,
             Code::Unavailable | Code::Aborted => ErrorClass::Unavailable,
             // flytekit reports every exception raised by a connector as INTERNAL/UNKNOWN,
             // transient ones included, so those are treated as retryable system errors.
@@ -235,9 +279,10 @@ impl AgentError {
             Some("user") => ErrorOrigin::User,
             Some("system") => ErrorOrigin::System,
             _ => match class {
-                ErrorClass::NotFound | ErrorClass::InvalidArgument | ErrorClass::FailedPrecondition => {
-                    ErrorOrigin::User
-                }
+                ErrorClass::NotFound
+                | ErrorClass::InvalidArgument
+                | ErrorClass::FailedPrecondition
+                | ErrorClass::PermissionDenied => ErrorOrigin::User,
                 _ => ErrorOrigin::System,
             },
         };
@@ -255,6 +300,13 @@ impl AgentError {
                 _ => Retry::Permanent,
             },
         };
+        let retry_after = header(RETRY_AFTER_HEADER)
+            .and_then(|ms| ms.parse::<u64>().ok())
+            .map(Duration::from_millis)
+            .or_else(|| {
+                use tonic_types::StatusExt;
+                status.get_details_retry_info().and_then(|r| r.retry_delay)
+            });
         let code = header(CODE_HEADER).unwrap_or_else(|| codes::REMOTE.to_owned());
         // A Tern server already prefixed its message with the code; keep it once.
         let message = status
@@ -267,7 +319,7 @@ impl AgentError {
         } else {
             format!("agent returned {:?}: {}", status.code(), message)
         };
-        Self { code: code.into(), message, origin, retry, class }
+        Self { code: code.into(), message, origin, retry, class, retry_after }
     }
 }
 
@@ -298,6 +350,17 @@ mod tests {
         assert_eq!(e.grpc_code(), Code::NotFound);
         assert_eq!(e.failure_phase(), core::task_execution::Phase::Failed);
         assert_eq!(e.to_proto().origin, core::execution_error::ErrorKind::User as i32);
+    }
+
+    #[test]
+    fn refusals_carry_a_retry_hint_in_metadata_and_in_retry_info() {
+        let err = AgentError::resource_exhausted("duckdb is full", Some(Duration::from_millis(1500)));
+        let status = err.clone().into_status();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.metadata().get(RETRY_AFTER_HEADER).unwrap(), "1500");
+        use tonic_types::StatusExt;
+        assert_eq!(status.get_details_retry_info().unwrap().retry_delay, Some(Duration::from_millis(1500)));
+        assert_eq!(AgentError::from_status(&status), err);
     }
 
     #[test]

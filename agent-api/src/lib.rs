@@ -20,6 +20,7 @@
 //! registry.register_sync(Arc::new(Noop)).unwrap();
 //! assert_eq!(registry.agents()[0].name, "noop");
 //! ```
+pub mod admission;
 pub mod agent;
 pub mod category;
 pub mod client;
@@ -28,9 +29,11 @@ pub mod context;
 pub mod datastore;
 pub mod dispatch;
 pub mod error;
+pub mod factory;
 pub mod grpc_client;
 pub mod idempotency;
 pub mod local_jobs;
+pub mod metrics;
 pub mod outputs;
 pub mod registry;
 pub mod resource_meta;
@@ -62,6 +65,7 @@ pub use proto::flyteidl::{admin, core};
 
 /// The names most agents need.
 pub mod prelude {
+    pub use crate::admission::{Admission, OnFull};
     pub use crate::agent::{AsyncAgent, LogPage, MetricsQuery, SyncAgent, TaskRequest};
     pub use crate::category::TaskCategory;
     pub use crate::client::AgentClient;
@@ -69,11 +73,14 @@ pub mod prelude {
     pub use crate::datastore::{join_uri, DataStore, LocalDataStore};
     pub use crate::dispatch::InProcessClient;
     pub use crate::error::{codes, AgentError, ErrorOrigin, Retry};
+    pub use crate::factory::{AdmissionScope, AgentFactory, AgentInit, Exposure, StandardEnv};
     pub use crate::idempotency::IdempotencyKey;
     pub use crate::local_jobs::LocalJobs;
     pub use crate::outputs::check_outputs;
     pub use crate::registry::AgentRegistry;
+    pub use crate::registry::AgentHandle;
     pub use crate::resource_meta::ResourceMeta;
+    pub use crate::secrets::{Secret, SecretRef};
     pub use crate::status::{Phase, TaskStatus};
     pub use crate::{admin, core};
 }

@@ -7,8 +7,8 @@ pub enum GatewayError {
     ConfigRead { path: PathBuf, source: std::io::Error },
     #[error("[TERN-G002] invalid config {path}: {message}")]
     ConfigInvalid { path: PathBuf, message: String },
-    #[error("[TERN-G003] unknown agent {name:?} in [agents].enabled; this build has: {available}")]
-    UnknownAgent { name: String, available: String },
+    #[error("[TERN-G003] unknown agent [agents.{name}] in {origin}; this build has: {available}")]
+    UnknownAgent { name: String, origin: String, available: String },
     #[error("[TERN-G004] cannot register agent {name:?}: {message}")]
     Registration { name: String, message: String },
     #[error("[TERN-G005] cannot listen on {addr}: {source}")]
@@ -17,4 +17,10 @@ pub enum GatewayError {
     BadAddress { addr: String, message: String },
     #[error("[TERN-G007] gRPC server failed: {0}")]
     Transport(String),
+    #[error("[TERN-G008] environment variable {var}: {message}")]
+    EnvOverride { var: String, message: String },
+    #[error(
+        "[TERN-G009] agent {name:?} is configured but not enabled: {risk}. To serve it, set `enabled = true` in [agents.{name}]"
+    )]
+    NotEnabled { name: String, risk: String },
 }

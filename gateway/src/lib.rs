@@ -1,39 +1,61 @@
-//! The Tern gateway: serves Flyte's agent protocol (plus gRPC health and reflection)
-//! for the agents it hosts in-process.
+//! The Tern gateway: serves Flyte's agent protocol (plus gRPC health and reflection) for
+//! the agents it hosts in-process.
 //!
-//! Which agents are compiled in is decided by cargo features (`agent-duckdb`, …), which
-//! are enabled at run time by `tern.toml` ([`GatewayConfig`]).
-pub mod agents;
+//! Which agents exist is decided by cargo features (`agent-duckdb`, …); which are served,
+//! and with what settings, by `tern.toml` ([`GatewayConfig`], `docs/gateway.md`).
 pub mod config;
 pub mod error;
+pub mod registry;
 pub mod serve;
 
 pub use config::GatewayConfig;
 pub use error::GatewayError;
+pub use registry::{BuiltAgents, Mode};
 pub use serve::{serve, ServeHandle};
 
 use std::sync::Arc;
 
 use tern_agent_api::context::AgentServices;
+use tern_agent_api::datastore::LocalDataStore;
 use tern_agent_api::dispatch::InProcessClient;
+use tern_agent_api::factory::HostResources;
+use tern_agent_api::metrics::AgentMetrics;
 use tern_agent_api::secrets::StaticSecrets;
 use tern_type_transformers::store::DataStores;
 
-/// The shared services (data store, secrets, HTTP client) agents get, from config. The data
-/// store routes by URI: local paths and `file://` to `[data_store].root`, `s3://` to S3
-/// (connected on first use), so propeller's `s3://` output prefixes work.
-pub fn services(config: &GatewayConfig) -> AgentServices {
-    let mut secrets = StaticSecrets::from_env_prefix(&config.secrets.env_prefix);
+/// The shared services (data store, secrets, HTTP client, metrics) agents get, from
+/// config. The data store routes by URI: local paths and `file://` to `[data_store].root`
+/// (confined to the allowed roots when serving), `s3://` to S3 (connected on first use),
+/// so propeller's `s3://` output prefixes work.
+pub fn services(config: &GatewayConfig, mode: Mode, metrics: AgentMetrics) -> AgentServices {
+    let mut secrets =
+        StaticSecrets::from_env_map(&config.origin.env, &config.secrets.env_prefix).with_env(config.origin.env.clone());
     if let Some(dir) = &config.secrets.dir {
         secrets = secrets.with_dir(dir);
     }
-    let store = DataStores::new(&config.data_store.root).with_s3(config.data_store.s3());
-    AgentServices::new(Arc::new(store), Arc::new(secrets))
+    let ds = &config.data_store;
+    let local = if ds.confine.unwrap_or(mode == Mode::Serve) {
+        LocalDataStore::confined(&ds.root, &ds.allowed_roots)
+    } else {
+        LocalDataStore::new(&ds.root)
+    };
+    let store = DataStores::with_local(local).with_s3(ds.s3());
+    AgentServices::new(Arc::new(store), Arc::new(secrets)).with_metrics(metrics)
 }
 
-/// The in-process client over every agent `config` enables: what `tern serve` serves and
-/// what the embedded engine calls directly.
-pub fn in_process_client(config: &GatewayConfig) -> Result<InProcessClient, GatewayError> {
-    let registry = agents::build_registry(&config.agents)?;
-    Ok(InProcessClient::new(registry, services(config)))
+/// The in-process client over every agent `config` serves in `mode`, and what it serves.
+pub fn in_process_client(config: &GatewayConfig, mode: Mode) -> Result<(InProcessClient, BuiltAgents), GatewayError> {
+    in_process_client_with(config, mode, AgentMetrics::default())
+}
+
+/// [`in_process_client`], registering metrics in `metrics`.
+pub fn in_process_client_with(
+    config: &GatewayConfig,
+    mode: Mode,
+    metrics: AgentMetrics,
+) -> Result<(InProcessClient, BuiltAgents), GatewayError> {
+    let services = services(config, mode, metrics);
+    let host = HostResources { env: config.origin.env.clone(), ..HostResources::detect() };
+    let built = registry::build(config, mode, &services, &host, &registry::compiled::compiled_in())?;
+    Ok((InProcessClient::new(built.registry.clone(), services), built))
 }

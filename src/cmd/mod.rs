@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 mod agents;
+mod config;
 mod engine;
 mod executions;
 mod output;
@@ -9,7 +10,7 @@ mod serve;
 mod target;
 mod validate;
 
-use crate::cli::Command;
+use crate::cli::{Command, ConfigCommand};
 use crate::exit::Exit;
 
 pub async fn dispatch(command: Command) -> Exit {
@@ -17,6 +18,10 @@ pub async fn dispatch(command: Command) -> Exit {
         Command::Serve { addr, config } => serve::run(addr, config).await,
         Command::Agents { target, json } => agents::run(&target, json).await,
         Command::ProtoDescriptor { out } => proto_descriptor::run(&out),
+        Command::Config(ConfigCommand::Show { config, embedded, json }) => {
+            let mode = if embedded { tern_gateway::Mode::Embedded } else { tern_gateway::Mode::Serve };
+            config::show(config.as_deref(), mode, json)
+        }
         Command::Run { file, inputs, target, json, max_parallel } => {
             run::run(&file, &inputs, &target, json, max_parallel).await
         }

@@ -1,38 +1,67 @@
-//! `tern serve`: host the in-process agents over gRPC until SIGINT/SIGTERM.
+//! `tern serve`: host the configured agents over gRPC until SIGINT/SIGTERM.
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tern_gateway::GatewayConfig;
+use tern_gateway::registry::BuiltAgents;
+use tern_gateway::{GatewayConfig, Mode};
 
 use super::fail;
 use crate::exit::Exit;
 
 pub async fn run(addr: Option<String>, config_path: Option<PathBuf>) -> Exit {
-    let mut config = match &config_path {
-        Some(p) => match GatewayConfig::load(p) {
-            Ok(c) => c,
-            Err(e) => return fail(Exit::Usage, e),
-        },
-        None => GatewayConfig::default(),
+    let mut config = match GatewayConfig::load(config_path.as_deref(), tern_gateway::config::env::from_process()) {
+        Ok(c) => c,
+        Err(e) => return fail(Exit::Usage, e),
     };
     if let Some(a) = addr {
         config.server.addr = a;
     }
-    let client = match tern_gateway::in_process_client(&config) {
+    let (client, built) = match tern_gateway::in_process_client(&config, Mode::Serve) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Usage, e),
     };
-    let agents: Vec<String> = client.registry().agents().into_iter().map(|a| a.name).collect();
     let handle = match tern_gateway::serve(Arc::new(client), &config.server.addr).await {
         Ok(h) => h,
         Err(e) => return fail(Exit::System, e),
     };
-    eprintln!("tern serve listening on {} (agents: {})", handle.local_addr, agents.join(", "));
+    announce(&config, &built, handle.local_addr);
     shutdown_signal().await;
     eprintln!("tern serve: shutting down");
     match handle.shutdown().await {
         Ok(()) => Exit::Ok,
         Err(e) => fail(Exit::System, e),
+    }
+}
+
+/// What is served, to whom: printed once at start, like flytekit's connector table.
+fn announce(config: &GatewayConfig, built: &BuiltAgents, addr: SocketAddr) {
+    eprintln!("tern serve listening on {addr} (config: {})", config.origin.describe());
+    eprintln!("  {:<10} {:<28} {:<6} {:<14} SOURCE", "AGENT", "TASK TYPES", "MODE", "CONCURRENCY");
+    for a in &built.served {
+        let types: Vec<String> = a.categories.iter().map(|c| format!("{}:{}", c.name, c.version)).collect();
+        let limit = match a.max_concurrency {
+            Some(n) => format!("{n} ({})", if a.on_full == tern_agent_api::admission::OnFull::Queue { "queue" } else { "reject" }),
+            None => "unlimited".into(),
+        };
+        eprintln!(
+            "  {:<10} {:<28} {:<6} {:<14} {}{}",
+            a.name,
+            types.join(","),
+            if a.is_sync { "sync" } else { "async" },
+            limit,
+            a.source,
+            if a.exposure.is_safe() { String::new() } else { format!("  [enabled explicitly: {}]", a.exposure.risk()) }
+        );
+    }
+    for (name, reason) in &built.not_served {
+        eprintln!("  not serving {name}: {reason}");
+    }
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "warning: listening on {addr}, beyond loopback, without authentication: anyone who can reach this port can run tasks. \
+             Configure [auth] tokens (docs/gateway.md)."
+        );
     }
 }
 

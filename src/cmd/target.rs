@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tern_agent_api::client::AgentClient;
 use tern_agent_api::context::AgentServices;
 use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
-use tern_gateway::GatewayConfig;
+use tern_gateway::{GatewayConfig, Mode};
 
 use crate::cli::TargetArgs;
 
@@ -18,10 +18,8 @@ pub struct Targets {
 }
 
 pub fn gateway_config(target: &TargetArgs) -> Result<GatewayConfig, String> {
-    let mut config = match &target.config {
-        Some(path) => GatewayConfig::load(path).map_err(|e| e.to_string())?,
-        None => GatewayConfig::default(),
-    };
+    let mut config = GatewayConfig::load(target.config.as_deref(), tern_gateway::config::env::from_process())
+        .map_err(|e| e.to_string())?;
     if target.config.is_none() {
         config.data_store.root = target.state_dir.join("data");
     }
@@ -30,10 +28,11 @@ pub fn gateway_config(target: &TargetArgs) -> Result<GatewayConfig, String> {
 
 pub fn build(target: &TargetArgs) -> Result<Targets, String> {
     let config = gateway_config(target)?;
-    let services = tern_gateway::services(&config);
+    let (local, _) = tern_gateway::in_process_client(&config, Mode::Embedded).map_err(|e| e.to_string())?;
+    let services = local.services().clone();
     let default: Arc<dyn AgentClient> = match &target.gateway {
         Some(url) => Arc::new(GrpcAgentClient::connect_lazy(url, ClientTimeouts::default()).map_err(|e| e.to_string())?),
-        None => Arc::new(tern_gateway::in_process_client(&config).map_err(|e| e.to_string())?),
+        None => Arc::new(local),
     };
     let mut routes: HashMap<String, Arc<dyn AgentClient>> = HashMap::new();
     for spec in &target.connectors {

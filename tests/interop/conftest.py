@@ -62,10 +62,24 @@ def logs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("peer-logs")
 
 
+# Every local agent, the shell one opted in explicitly as an operator would (`tern serve` leaves it off by default).
+ALL_LOCAL_AGENTS_CONFIG = """
+[agents.echo]
+[agents.sleep]
+[agents.webhook]
+[agents.duckdb]
+[agents.shell]
+enabled = true
+"""
+
+
 @pytest.fixture(scope="session")
 def tern_server(tern_bin, logs_dir):
-    """One `tern serve` for the session, hosting the default in-process agents."""
-    server = start_tern_server(tern_bin, logs_dir)
+    """One `tern serve` for the session, hosting every local agent (shell enabled explicitly)."""
+    config = logs_dir / "tern-all-agents.toml"
+    data_root = logs_dir / "tern-data"
+    config.write_text(ALL_LOCAL_AGENTS_CONFIG + f'\n[data_store]\nroot = "{data_root}"\n')
+    server = start_tern_server(tern_bin, logs_dir, ["--config", str(config)])
     yield server
     server.process.stop()
 

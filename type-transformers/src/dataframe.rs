@@ -399,7 +399,7 @@ async fn dataset_files(store: &dyn DataStore, uri: &str) -> Result<Vec<(String, 
         .collect();
     if listed.is_empty() {
         // A single file, or an empty directory.
-        if store.local_path(uri).is_some_and(|p| p.is_dir()) {
+        if store.local_path(uri).is_ok_and(|p| p.is_dir()) {
             return Ok(Vec::new());
         }
         let data = store.read(uri).await.map_err(|e| DataError::from_store("dataset", e))?;

@@ -61,6 +61,7 @@ impl DataError {
             Self::Store(DataStoreError::NotFound { .. }) => codes::DATA_NOT_FOUND,
             Self::Store(DataStoreError::Io { .. }) => codes::DATA_IO,
             Self::Store(DataStoreError::UnsupportedUri { .. }) => codes::DATA_UNSUPPORTED_URI,
+            Self::Store(DataStoreError::OutsideRoots { .. }) => codes::DATA_OUTSIDE_ROOTS,
             Self::LocalIo { .. } => "TERN-T102",
             Self::MissingColumn { .. } => "TERN-T103",
             Self::ColumnType { .. } => "TERN-T104",
@@ -171,8 +172,13 @@ impl DataStores {
     /// Local paths resolve under `local_root`; S3 is configured from the environment
     /// ([`S3Config::from_env`]) when the first `s3://` URI is used.
     pub fn new(local_root: impl Into<PathBuf>) -> Self {
+        Self::with_local(LocalDataStore::new(local_root))
+    }
+
+    /// Local paths go to `local` (e.g. a [`LocalDataStore::confined`] one).
+    pub fn with_local(local: LocalDataStore) -> Self {
         Self {
-            local: LocalDataStore::new(local_root),
+            local,
             #[cfg(feature = "s3")]
             s3: Arc::new(S3Slot { config: S3Config::from_env(), store: tokio::sync::OnceCell::new() }),
         }
@@ -248,10 +254,10 @@ impl DataStore for DataStores {
         dispatch!(self, uri, |s| s.upload_file(local, uri).await)
     }
 
-    fn local_path(&self, uri: &str) -> Option<PathBuf> {
+    fn local_path(&self, uri: &str) -> Result<PathBuf, DataStoreError> {
         match uri_scheme(uri) {
             None | Some("file") => self.local.local_path(uri),
-            _ => None,
+            _ => Err(DataStoreError::UnsupportedUri { uri: uri.to_owned(), handles: "remote objects, not local paths" }),
         }
     }
 

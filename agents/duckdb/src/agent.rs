@@ -29,8 +29,14 @@ pub struct DuckDbAgent {
 }
 
 impl DuckDbAgent {
+    /// No limit on queries at once; `config` as given (no host defaults applied).
     pub fn new(config: DuckDbConfig) -> Self {
-        Self { config: Arc::new(config), jobs: LocalJobs::new(), cancels: Default::default() }
+        Self::with_admission(config, Admission::unlimited())
+    }
+
+    /// Queries beyond `admission`'s limit wait QUEUED (or are refused).
+    pub fn with_admission(config: DuckDbConfig, admission: Admission) -> Self {
+        Self { config: Arc::new(config), jobs: LocalJobs::with_admission(admission), cancels: Default::default() }
     }
 }
 
@@ -127,7 +133,7 @@ impl AsyncAgent for DuckDbAgent {
         // Same attempt created again after a restart, and it had already finished: keep its outputs.
         if ctx.idempotency_key.is_some() {
             if let Some(outputs) = stored_outputs(&store, &ctx.output_prefix).await? {
-                self.jobs.spawn(&key, async move { TaskStatus::succeeded(Some(outputs)) });
+                self.jobs.spawn(&key, async move { TaskStatus::succeeded(Some(outputs)) })?;
                 return Ok(meta);
             }
         }
@@ -153,7 +159,7 @@ impl AsyncAgent for DuckDbAgent {
         self.jobs.spawn(&key, async move {
             let _entry = entry;
             execute(job, cancel).await
-        });
+        })?;
         Ok(meta)
     }
 

@@ -56,6 +56,7 @@ use tern_agent_api::prelude::AsyncAgent;
 
 mod agent;
 pub mod codes;
+pub mod config;
 mod output;
 mod params;
 mod run;
@@ -63,7 +64,7 @@ mod sql;
 mod views;
 
 pub use agent::{DuckDbAgent, JobMeta, TASK_TYPE};
-pub use run::DuckDbConfig;
+pub use config::{DuckDbConfig, DuckDbFactory};
 
 /// The agent with default settings (SQL confined to the task's own data).
 pub fn agent() -> Arc<dyn AsyncAgent> {

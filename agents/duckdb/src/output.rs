@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use duckdb::types::Value;
 use duckdb::Connection;
+use tern_agent_api::datastore::DataStoreError;
 use tern_agent_api::prelude::{core, join_uri, AgentError, DataStore};
 use tern_type_transformers::literals::union_value;
 use tern_type_transformers::types::simple;
@@ -51,11 +52,12 @@ pub fn specs(
                 return Err(bad_output(format!("output name {name:?} cannot name a directory")));
             }
             let key = join_uri(output_prefix, name);
-            let dir = store.local_path(&key).ok_or_else(|| {
-                AgentError::user(
+            let dir = store.local_path(&key).map_err(|e| match e {
+                DataStoreError::OutsideRoots { .. } => AgentError::from(e),
+                _ => AgentError::user(
                     codes::UNSUPPORTED_LOCATION,
                     format!("output prefix {output_prefix:?} is not in a local data store; only local paths are supported"),
-                )
+                ),
             })?;
             OutputKind::Dataset { dir, uri: store.canonical_uri(&key) }
         } else {

@@ -1,6 +1,5 @@
 //! One task run on a fresh in-memory DuckDB (blocking: call it from a blocking thread).
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -13,23 +12,7 @@ use crate::params::{self, Param};
 use crate::sql::{literal_list, quote_ident, quote_literal};
 use crate::views::{self, Grant, View};
 
-/// Operator settings for every DuckDB task.
-#[derive(Debug, Clone, Default)]
-pub struct DuckDbConfig {
-    /// Let SQL read and write any file the agent process can. Off by default: SQL may
-    /// then touch only the task's dataframe inputs, its dataframe outputs and
-    /// [`allowed_directories`](Self::allowed_directories).
-    pub unrestricted_file_access: bool,
-    /// Extra directories SQL may read and write (e.g. a shared reference-data folder).
-    pub allowed_directories: Vec<PathBuf>,
-    /// DuckDB worker threads per task (DuckDB's default: all cores).
-    pub threads: Option<u32>,
-    /// DuckDB memory limit per task, e.g. `"2GB"` (DuckDB's default: 80% of RAM).
-    pub memory_limit: Option<String>,
-    /// Where DuckDB spills data larger than memory (DuckDB's default: `.tmp` in the
-    /// working directory).
-    pub temp_directory: Option<PathBuf>,
-}
+pub use crate::config::DuckDbConfig;
 
 /// Everything one run needs; owned so it can move to a blocking thread.
 pub struct Job {

@@ -2,6 +2,7 @@
 //! the input, reading the files in place from the local data store.
 use std::path::{Path, PathBuf};
 
+use tern_agent_api::datastore::DataStoreError;
 use tern_agent_api::prelude::{core, AgentError, DataStore};
 use tern_type_transformers::{FlyteType, StructuredDataset};
 
@@ -72,11 +73,12 @@ fn resolve(name: &str, sd: &StructuredDataset, store: &dyn DataStore) -> Result<
     if sd.uri.is_empty() {
         return Err(bad_input(format!("dataframe input {name:?} has no uri")));
     }
-    let path = store.local_path(&sd.uri).ok_or_else(|| {
-        AgentError::user(
+    let path = store.local_path(&sd.uri).map_err(|e| match e {
+        DataStoreError::OutsideRoots { .. } => AgentError::from(e).context(format!("dataframe input {name:?}")),
+        _ => AgentError::user(
             codes::UNSUPPORTED_LOCATION,
             format!("dataframe input {name:?} is at {:?}, which is not in a local data store; only local paths are supported", sd.uri),
-        )
+        ),
     })?;
     let meta = std::fs::metadata(&path)
         .map_err(|e| bad_input(format!("dataframe input {name:?}: cannot read {:?} ({e})", sd.uri)))?;

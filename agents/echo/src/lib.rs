@@ -38,6 +38,9 @@ struct EchoHandle {
 #[derive(Debug, Default)]
 pub struct EchoAgent;
 
+pub mod config;
+pub use config::{EchoConfig, EchoFactory};
+
 /// The echo agent, ready to register.
 pub fn agent() -> Arc<dyn AsyncAgent> {
     Arc::new(EchoAgent)

@@ -10,7 +10,7 @@ use tern_agent_api::datastore::DataStoreError;
 use tern_agent_api::prelude::*;
 
 use crate::codes;
-use crate::config::ShellConfig;
+use crate::config::ShellSettings;
 use crate::inputs::input_text;
 use crate::job::Job;
 use crate::logs::{from_store, LogBuffer};
@@ -29,15 +29,20 @@ struct ShellHandle {
 }
 
 pub struct ShellAgent {
-    config: ShellConfig,
+    config: ShellSettings,
     jobs: LocalJobs,
     /// Live log buffers by job key. Weak: a buffer lives exactly as long as its job.
     logs: Mutex<HashMap<String, Weak<LogBuffer>>>,
 }
 
 impl ShellAgent {
-    pub fn new(config: ShellConfig) -> Self {
-        Self { config, jobs: LocalJobs::new(), logs: Mutex::new(HashMap::new()) }
+    pub fn new(config: ShellSettings) -> Self {
+        Self::with_admission(config, Admission::unlimited())
+    }
+
+    /// Commands beyond `admission`'s limit wait QUEUED (or are refused).
+    pub fn with_admission(config: ShellSettings, admission: Admission) -> Self {
+        Self { config, jobs: LocalJobs::with_admission(admission), logs: Mutex::new(HashMap::new()) }
     }
 
     fn logs_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<LogBuffer>>> {
@@ -113,7 +118,7 @@ impl AsyncAgent for ShellAgent {
         let mut live = self.logs_lock();
         live.retain(|_, b| b.strong_count() > 0);
         // Checked again under the lock: a concurrent create with this key may have won.
-        if self.jobs.spawn(&key, job.run()) {
+        if self.jobs.spawn(&key, job.run())? {
             live.insert(key, Arc::downgrade(&logs));
         }
         Ok(meta)

@@ -86,7 +86,7 @@ pub mod spec;
 pub mod template;
 
 pub use agent::{ShellAgent, TASK_TYPE};
-pub use config::ShellConfig;
+pub use config::{ShellConfig, ShellFactory, ShellSettings};
 
 /// Stable error codes of this agent (documented in `docs/errors.md`).
 pub mod codes {
@@ -111,5 +111,5 @@ pub mod codes {
 
 /// The shell agent with settings from this process's environment.
 pub fn agent() -> Arc<dyn AsyncAgent> {
-    Arc::new(ShellAgent::new(ShellConfig::from_process_env()))
+    Arc::new(ShellAgent::new(ShellSettings::detect()))
 }

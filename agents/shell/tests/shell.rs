@@ -8,7 +8,7 @@ use prost::Message;
 use serde_json::{json, Value};
 use tern_agent_api::core::primitive::Value as P;
 use tern_agent_api::prelude::*;
-use tern_agent_shell::{codes, ShellAgent, ShellConfig};
+use tern_agent_shell::{codes, ShellAgent, ShellSettings};
 use tern_type_transformers::render::{json_to_struct, struct_to_json};
 
 struct Harness {
@@ -20,7 +20,7 @@ struct Harness {
 
 fn harness_on(store_dir: tempfile::TempDir) -> Harness {
     let scratch = tempfile::tempdir().unwrap();
-    let config = ShellConfig {
+    let config = ShellSettings {
         scratch_root: scratch.path().to_owned(),
         inherited_env: vec![("PATH".into(), std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()))],
         log_lines_in_memory: 1000,

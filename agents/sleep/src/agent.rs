@@ -31,7 +31,14 @@ pub struct SleepAgent {
 
 impl Default for SleepAgent {
     fn default() -> Self {
-        Self { created: Mutex::new(BoundedMap::new(REMEMBERED)), cancelled: Mutex::new(BoundedMap::new(REMEMBERED)) }
+        Self::with_capacity(REMEMBERED)
+    }
+}
+
+impl SleepAgent {
+    /// Remembers the last `capacity` handles and cancellations.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self { created: Mutex::new(BoundedMap::new(capacity)), cancelled: Mutex::new(BoundedMap::new(capacity)) }
     }
 }
 

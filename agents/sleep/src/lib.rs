@@ -21,9 +21,11 @@ use tern_agent_api::prelude::AsyncAgent;
 
 pub mod agent;
 pub mod bounded;
+pub mod config;
 pub mod duration;
 
 pub use agent::{SleepAgent, TASK_TYPE};
+pub use config::{SleepConfig, SleepFactory};
 
 /// Stable error codes of this agent (documented in `docs/errors.md`).
 pub mod codes {

@@ -9,6 +9,7 @@ use tern_type_transformers::{FlyteType, JsonDict};
 use tern_type_transformers::render::struct_to_json;
 
 use crate::codes;
+use crate::config::WebhookConfig;
 use crate::inputs::placeholder_scope;
 use crate::placeholders::expand;
 use crate::request::WebhookCall;
@@ -19,8 +20,25 @@ pub const TASK_TYPE: &str = "webhook";
 /// in the caller's state store (propeller keeps it in an etcd-backed CRD).
 const MAX_MESSAGE_BODY: usize = 64 * 1024;
 
-#[derive(Debug, Default)]
-pub struct WebhookAgent;
+#[derive(Debug)]
+pub struct WebhookAgent {
+    config: WebhookConfig,
+    /// Its own client: the connect timeout is this agent's setting. Redirects are not
+    /// followed, like httpx: a 3xx is the answer (and following it could bypass the
+    /// allowlist or carry credentials elsewhere).
+    http: reqwest::Client,
+}
+
+impl WebhookAgent {
+    pub fn new(config: WebhookConfig) -> Result<Self, AgentError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .build()
+            .map_err(|e| AgentError::internal(tern_agent_api::error::codes::INTERNAL, format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self { config, http })
+    }
+}
 
 #[async_trait]
 impl SyncAgent for WebhookAgent {
@@ -35,7 +53,7 @@ impl SyncAgent for WebhookAgent {
     /// Every failure is reported in-band as a FAILED status (as flytekit does), with the
     /// error's code in `agent_error` and flytekit's message text.
     async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError> {
-        Ok(match invoke(ctx, &task).await {
+        Ok(match invoke(self, ctx, &task).await {
             Ok(status) => status,
             Err(error) => {
                 let message = error.message.clone();
@@ -45,15 +63,16 @@ impl SyncAgent for WebhookAgent {
     }
 }
 
-async fn invoke(ctx: &TaskContext, task: &TaskRequest) -> Result<TaskStatus, AgentError> {
+async fn invoke(agent: &WebhookAgent, ctx: &TaskContext, task: &TaskRequest) -> Result<TaskStatus, AgentError> {
     let custom = task.template.custom.as_ref().map(struct_to_json).ok_or_else(|| {
         AgentError::invalid_argument(codes::BAD_CONFIG, "the webhook task has no custom config (url, method, ...)")
     })?;
     let expanded = expand(&Value::Object(custom), &placeholder_scope(&task.inputs))
         .map_err(|e| AgentError::invalid_argument(codes::UNKNOWN_PLACEHOLDER, e.to_string()))?;
     let call = WebhookCall::from_custom(&expanded)?;
-    let timeout = within_deadline(call.timeout, ctx.deadline);
-    let response = call.send(ctx.http(), timeout).await?;
+    call.check_host(&agent.config)?;
+    let timeout = within_deadline(call.timeout.min(agent.config.max_timeout), ctx.deadline);
+    let response = call.send(&agent.http, timeout, agent.config.max_response_bytes).await?;
     tracing::debug!(host = %call.host(), status = response.status, "webhook invoked");
     if response.status != 200 {
         return Err(AgentError::user(

@@ -42,15 +42,17 @@
 //! total one (httpx applies it per phase).
 use std::sync::Arc;
 
-use tern_agent_api::prelude::SyncAgent;
+use tern_agent_api::prelude::{AgentError, SyncAgent};
 
 pub mod agent;
+pub mod config;
 pub mod inputs;
 pub mod placeholders;
 pub mod python;
 pub mod request;
 
 pub use agent::{WebhookAgent, TASK_TYPE};
+pub use config::{WebhookConfig, WebhookFactory};
 
 /// Stable error codes of this agent (documented in `docs/errors.md`).
 pub mod codes {
@@ -63,9 +65,25 @@ pub mod codes {
     pub const REQUEST_FAILED: &str = "TERN-W003";
     /// The endpoint answered with a status other than 200.
     pub const HTTP_STATUS: &str = "TERN-W004";
+    /// The URL's host is not in the gateway's `allowed_hosts`.
+    pub const HOST_NOT_ALLOWED: &str = "TERN-W005";
+    /// The response body is larger than `max_response_bytes`.
+    pub const RESPONSE_TOO_LARGE: &str = "TERN-W006";
 }
 
-/// The webhook agent, ready to register.
+/// The webhook agent with default settings (any host), ready to register.
+///
+/// # Panics
+/// If the TLS backend cannot start (then no HTTP client can be built at all); use
+/// [`agent_with`] to get that as an error.
 pub fn agent() -> Arc<dyn SyncAgent> {
-    Arc::new(WebhookAgent)
+    match agent_with(WebhookConfig::default()) {
+        Ok(agent) => agent,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The webhook agent with operator settings.
+pub fn agent_with(config: WebhookConfig) -> Result<Arc<dyn SyncAgent>, AgentError> {
+    Ok(Arc::new(WebhookAgent::new(config)?))
 }

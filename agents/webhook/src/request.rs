@@ -6,6 +6,7 @@ use serde_json::Value;
 use tern_agent_api::prelude::AgentError;
 
 use crate::codes;
+use crate::config::WebhookConfig;
 use crate::python::{python_str, python_truthy};
 
 /// flytekit's default when `timeout_sec` is absent.
@@ -105,8 +106,28 @@ impl WebhookCall {
             .unwrap_or_else(|_| "the webhook host".into())
     }
 
-    /// Sends the request; `timeout` bounds connecting and reading the whole response.
-    pub async fn send(&self, client: &reqwest::Client, timeout: Duration) -> Result<WebhookResponse, AgentError> {
+    /// Refuses a host the gateway's `allowed_hosts` does not list.
+    pub fn check_host(&self, config: &WebhookConfig) -> Result<(), AgentError> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| bad_config(format!("custom.url is not a valid URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(bad_config(format!("custom.url must be http or https, got {}:", url.scheme())));
+        }
+        let host = url.host_str().unwrap_or_default();
+        if config.allows(host, url.port_or_known_default()) {
+            return Ok(());
+        }
+        Err(AgentError::permission_denied(
+            codes::HOST_NOT_ALLOWED,
+            format!(
+                "webhook host {} is not in this gateway's allowed_hosts ([agents.webhook]); ask its operator to add it",
+                self.host()
+            ),
+        ))
+    }
+
+    /// Sends the request; `timeout` bounds connecting and reading the whole response, and
+    /// a body longer than `max_body` bytes fails the call.
+    pub async fn send(&self, client: &reqwest::Client, timeout: Duration, max_body: u64) -> Result<WebhookResponse, AgentError> {
         let failed = |e: reqwest::Error| {
             AgentError::user(codes::REQUEST_FAILED, format!("webhook request to {} failed: {}", self.host(), chain(e)))
         };
@@ -125,10 +146,25 @@ impl WebhookCall {
             }
             request = request.body(serde_json::to_vec(&self.data).unwrap_or_default());
         }
-        let response = request.send().await.map_err(failed)?;
+        let mut response = request.send().await.map_err(failed)?;
         let status = response.status().as_u16();
-        let text = response.text().await.map_err(failed)?;
-        Ok(WebhookResponse { status, text })
+        let too_big = || {
+            AgentError::user(
+                codes::RESPONSE_TOO_LARGE,
+                format!("the response of {} is larger than max_response_bytes = {max_body}", self.host()),
+            )
+        };
+        if response.content_length().is_some_and(|n| n > max_body) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            if body.len() as u64 + chunk.len() as u64 > max_body {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(WebhookResponse { status, text: String::from_utf8_lossy(&body).into_owned() })
     }
 
     /// httpx's query encoding: lists repeat the key, `True` → `true`, `None` → empty.

@@ -5,10 +5,10 @@ mod support;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use support::{none, primitive, HttpSink, FAIL_BODY, MOVED_BODY, OK_BODY};
+use support::{none, primitive, HttpSink, BIG_BODY_BYTES, FAIL_BODY, MOVED_BODY, OK_BODY};
 use tern_agent_api::core::primitive::Value as P;
 use tern_agent_api::prelude::*;
-use tern_agent_webhook::codes;
+use tern_agent_webhook::{codes, WebhookConfig};
 use tern_type_transformers::msgpack::msgpack_literal_to_json;
 use tern_type_transformers::render::json_to_struct;
 
@@ -18,9 +18,13 @@ struct Harness {
 }
 
 fn harness() -> Harness {
+    harness_with(WebhookConfig::default())
+}
+
+fn harness_with(config: WebhookConfig) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let mut registry = AgentRegistry::new();
-    registry.register_sync(tern_agent_webhook::agent()).unwrap();
+    registry.register_sync(tern_agent_webhook::agent_with(config).unwrap()).unwrap();
     let client = InProcessClient::new(Arc::new(registry), AgentServices::local(dir.path()));
     Harness { client, _dir: dir }
 }
@@ -241,4 +245,45 @@ async fn timeout_and_refused_connections_fail_without_leaking_the_path() {
     assert_eq!(status.phase, Phase::Failed, "{status:?}");
     assert_eq!(code(&status), codes::REQUEST_FAILED);
     assert!(!status.message.is_empty());
+}
+
+#[tokio::test]
+async fn hosts_outside_the_allowlist_are_refused_before_any_request() {
+    let sink = HttpSink::start().await;
+    let port = sink.url.rsplit(':').next().unwrap().to_owned();
+    let h = harness_with(WebhookConfig { allowed_hosts: Some(vec!["hooks.example.com".into()]), ..Default::default() });
+    let status = h.run(json!({"url": format!("{}/hook/secret-token", sink.url), "method": "GET"}), inputs(vec![])).await;
+    assert_eq!(status.phase, Phase::Failed, "{status:?}");
+    assert_eq!(code(&status), codes::HOST_NOT_ALLOWED);
+    assert!(status.message.contains("allowed_hosts") && status.message.contains("127.0.0.1"), "{}", status.message);
+    assert!(!status.message.contains("secret-token"), "{}", status.message);
+    assert!(sink.requests().is_empty(), "a refused host must never be contacted");
+
+    let h = harness_with(WebhookConfig { allowed_hosts: Some(vec![format!("127.0.0.1:{port}")]), ..Default::default() });
+    let status = h.run(json!({"url": format!("{}/hook", sink.url), "method": "GET"}), inputs(vec![])).await;
+    assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
+}
+
+#[tokio::test]
+async fn responses_beyond_the_body_cap_fail_the_task() {
+    let sink = HttpSink::start().await;
+    let h = harness_with(WebhookConfig { max_response_bytes: 1000, ..Default::default() });
+    let status = h.run(json!({"url": format!("{}/big", sink.url), "method": "GET"}), inputs(vec![])).await;
+    assert_eq!(status.phase, Phase::Failed, "{status:?}");
+    assert_eq!(code(&status), codes::RESPONSE_TOO_LARGE);
+    assert!(status.message.contains("max_response_bytes = 1000"), "{}", status.message);
+
+    let h = harness_with(WebhookConfig { max_response_bytes: BIG_BODY_BYTES as u64, ..Default::default() });
+    let status = h.run(json!({"url": format!("{}/big", sink.url), "method": "GET"}), inputs(vec![])).await;
+    assert_eq!(status.phase, Phase::Succeeded, "a body of exactly the cap is read: {status:?}");
+}
+
+#[tokio::test]
+async fn the_operators_max_timeout_caps_the_tasks_timeout() {
+    let sink = HttpSink::start().await;
+    let h = harness_with(WebhookConfig { max_timeout: std::time::Duration::from_millis(300), ..Default::default() });
+    let started = std::time::Instant::now();
+    let status = h.run(json!({"url": format!("{}/slow", sink.url), "method": "GET", "timeout_sec": 600}), inputs(vec![])).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "max_timeout was not applied");
+    assert_eq!(code(&status), codes::REQUEST_FAILED);
 }

@@ -10,6 +10,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub const OK_BODY: &str = "{\"ok\": true}";
 pub const FAIL_BODY: &str = "internal trouble";
 pub const MOVED_BODY: &str = "see elsewhere";
+/// Size of the body `/big...` answers with.
+pub const BIG_BODY_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -27,7 +29,7 @@ impl Received {
     }
 }
 
-/// Routes: `/fail...` → 500 with [`FAIL_BODY`]; `/moved...` → 302 to `/elsewhere` with
+/// Routes: `/fail...` → 500 with [`FAIL_BODY`]; `/big...` → 200 with [`BIG_BODY_BYTES`] bytes; `/moved...` → 302 to `/elsewhere` with
 /// [`MOVED_BODY`]; `/slow...` → 200 after 3 s; else 200 with [`OK_BODY`].
 pub struct HttpSink {
     pub url: String,
@@ -98,8 +100,11 @@ async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Received>>>) -> std::i
         None => (target.clone(), Vec::new()),
     };
     seen.lock().unwrap().push(Received { method, path: path.clone(), query, headers, body });
+    let big = "x".repeat(BIG_BODY_BYTES);
     let (status, text) = if path.starts_with("/fail") {
         ("500 Internal Server Error", FAIL_BODY)
+    } else if path.starts_with("/big") {
+        ("200 OK", big.as_str())
     } else if path.starts_with("/moved") {
         ("302 Found\r\nLocation: /elsewhere", MOVED_BODY)
     } else {

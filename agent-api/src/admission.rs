@@ -1,0 +1,203 @@
+//! Admission control: at most `max_concurrency` tasks of one agent at once on a gateway.
+//!
+//! Two scopes, declared by the agent ([`AdmissionScope`](crate::factory::AdmissionScope)):
+//! - **call**: a slot is held for the length of a create/execute call (agents whose work
+//!   runs elsewhere: a warehouse, a cluster, an HTTP endpoint);
+//! - **job**: a slot is held for the life of a job run inside the gateway process
+//!   ([`LocalJobs`](crate::local_jobs::LocalJobs): DuckDB queries, shell commands).
+//!
+//! When every slot is taken, `on_full` decides: `queue` waits (a call up to
+//! `queue_timeout`; a job reports `QUEUED` until a slot frees), `reject` answers
+//! `RESOURCE_EXHAUSTED` at once with a retry hint.
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::AgentError;
+
+/// What happens to work that finds every slot taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFull {
+    /// Wait for a slot.
+    #[default]
+    Queue,
+    /// Refuse with `RESOURCE_EXHAUSTED` and a retry hint.
+    Reject,
+}
+
+/// How long a refused caller is told to wait before trying again: when a slot frees is
+/// unknown, so this is a hint, not a promise.
+const RETRY_HINT: Duration = Duration::from_secs(1);
+
+struct Limit {
+    agent: String,
+    max: usize,
+    slots: Arc<Semaphore>,
+    on_full: OnFull,
+    queue_timeout: Duration,
+}
+
+/// The admission policy of one agent. Cheap to clone; clones share the slots.
+#[derive(Clone, Default)]
+pub struct Admission {
+    limit: Option<Arc<Limit>>,
+}
+
+impl std::fmt::Debug for Admission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.limit {
+            None => f.write_str("Admission(unlimited)"),
+            Some(l) => write!(f, "Admission({} of {} for {}, {:?})", self.in_use(), l.max, l.agent, l.on_full),
+        }
+    }
+}
+
+/// A held slot; dropping it frees the slot.
+#[derive(Debug)]
+pub struct Slot(#[allow(dead_code)] Option<OwnedSemaphorePermit>);
+
+/// What a job gets from [`Admission::admit_job`].
+pub enum JobAdmission {
+    /// A slot is free (or there is no limit): start now.
+    Now(Slot),
+    /// Every slot is taken: the job waits for this future before it starts.
+    Wait(Pin<Box<dyn Future<Output = Slot> + Send>>),
+}
+
+impl Admission {
+    /// No limit.
+    pub fn unlimited() -> Self {
+        Self::default()
+    }
+
+    /// At most `max` (at least 1) at once for `agent`.
+    pub fn new(agent: impl Into<String>, max: usize, on_full: OnFull, queue_timeout: Duration) -> Self {
+        let max = max.max(1);
+        Self {
+            limit: Some(Arc::new(Limit {
+                agent: agent.into(),
+                max,
+                slots: Arc::new(Semaphore::new(max)),
+                on_full,
+                queue_timeout,
+            })),
+        }
+    }
+
+    /// The limit, or `None` when unlimited.
+    pub fn max(&self) -> Option<usize> {
+        self.limit.as_ref().map(|l| l.max)
+    }
+
+    /// Slots taken now.
+    pub fn in_use(&self) -> usize {
+        self.limit.as_ref().map(|l| l.max - l.slots.available_permits()).unwrap_or(0)
+    }
+
+    fn full(limit: &Limit, waited: Option<Duration>) -> AgentError {
+        let why = match waited {
+            Some(d) => format!("no slot freed within {} ms", d.as_millis()),
+            None => "[agents.*] on_full = \"reject\"".to_owned(),
+        };
+        AgentError::resource_exhausted(
+            format!(
+                "agent {:?} is at its concurrency limit ({} of max_concurrency = {} in use; {why}); retry later",
+                limit.agent, limit.max, limit.max
+            ),
+            Some(RETRY_HINT),
+        )
+    }
+
+    /// A slot for the length of one call: waits up to `queue_timeout` (queue) or refuses
+    /// at once (reject).
+    pub async fn admit_call(&self) -> Result<Slot, AgentError> {
+        let Some(limit) = &self.limit else { return Ok(Slot(None)) };
+        if let Ok(permit) = limit.slots.clone().try_acquire_owned() {
+            return Ok(Slot(Some(permit)));
+        }
+        match limit.on_full {
+            OnFull::Reject => Err(Self::full(limit, None)),
+            OnFull::Queue => match tokio::time::timeout(limit.queue_timeout, limit.slots.clone().acquire_owned()).await {
+                Ok(Ok(permit)) => Ok(Slot(Some(permit))),
+                // The semaphore is never closed; a closed one would mean shutdown.
+                Ok(Err(_)) | Err(_) => Err(Self::full(limit, Some(limit.queue_timeout))),
+            },
+        }
+    }
+
+    /// A slot for a job's whole life: `Now` when free, `Wait` when queued, an error when
+    /// full and `reject`.
+    pub fn admit_job(&self) -> Result<JobAdmission, AgentError> {
+        let Some(limit) = &self.limit else { return Ok(JobAdmission::Now(Slot(None))) };
+        if let Ok(permit) = limit.slots.clone().try_acquire_owned() {
+            return Ok(JobAdmission::Now(Slot(Some(permit))));
+        }
+        match limit.on_full {
+            OnFull::Reject => Err(Self::full(limit, None)),
+            OnFull::Queue => {
+                let slots = limit.slots.clone();
+                Ok(JobAdmission::Wait(Box::pin(async move { Slot(slots.acquire_owned().await.ok()) })))
+            }
+        }
+    }
+
+    /// What a queued job reports while it waits.
+    pub fn queued_message(&self) -> String {
+        match &self.limit {
+            Some(l) => format!("waiting for a slot: all {} of {}'s slots (max_concurrency) are in use", l.max, l.agent),
+            None => "waiting to start".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{codes, ErrorClass};
+
+    #[tokio::test]
+    async fn reject_refuses_with_a_hint_and_frees_on_drop() {
+        let a = Admission::new("duckdb", 1, OnFull::Reject, Duration::from_secs(1));
+        let held = a.admit_call().await.unwrap();
+        assert_eq!(a.in_use(), 1);
+        let err = a.admit_call().await.unwrap_err();
+        assert_eq!(err.code, codes::RESOURCE_EXHAUSTED);
+        assert_eq!(err.class, ErrorClass::ResourceExhausted);
+        assert!(err.retry_after.is_some() && err.message.contains("max_concurrency = 1"), "{err}");
+        assert!(a.admit_job().is_err());
+        drop(held);
+        assert_eq!(a.in_use(), 0);
+        assert!(a.admit_call().await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn queue_waits_for_a_slot_then_times_out() {
+        let a = Admission::new("x", 1, OnFull::Queue, Duration::from_millis(50));
+        let held = a.admit_call().await.unwrap();
+        let err = a.admit_call().await.unwrap_err();
+        assert!(err.message.contains("within 50 ms"), "{err}");
+        let waiter = {
+            let a = a.clone();
+            tokio::spawn(async move { a.admit_call().await.is_ok() })
+        };
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(held);
+        assert!(waiter.await.unwrap());
+        let JobAdmission::Now(slot) = a.admit_job().unwrap() else { panic!("a free slot must admit at once") };
+        let JobAdmission::Wait(wait) = a.admit_job().unwrap() else { panic!("a full queue must make the job wait") };
+        drop(slot);
+        let _slot = tokio::time::timeout(Duration::from_secs(1), wait).await.expect("the queued job gets the freed slot");
+    }
+
+    #[tokio::test]
+    async fn unlimited_never_refuses() {
+        let a = Admission::unlimited();
+        let _slots: Vec<Slot> = futures::future::join_all((0..100).map(|_| a.admit_call())).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(a.max(), None);
+    }
+}

@@ -1,0 +1,21 @@
+//! The agents compiled into this build: adding an agent is its crate, a cargo feature and
+//! one line here.
+use super::entry::AgentEntry;
+
+/// Every agent whose cargo feature is enabled.
+#[allow(clippy::vec_init_then_push)] // each push is feature-gated
+pub fn compiled_in() -> Vec<AgentEntry> {
+    #[allow(unused_mut)]
+    let mut v: Vec<AgentEntry> = Vec::new();
+    #[cfg(feature = "agent-echo")]
+    v.push(AgentEntry::of::<tern_agent_echo::EchoFactory>());
+    #[cfg(feature = "agent-sleep")]
+    v.push(AgentEntry::of::<tern_agent_sleep::SleepFactory>());
+    #[cfg(feature = "agent-webhook")]
+    v.push(AgentEntry::of::<tern_agent_webhook::WebhookFactory>());
+    #[cfg(feature = "agent-duckdb")]
+    v.push(AgentEntry::of::<tern_agent_duckdb::DuckDbFactory>());
+    #[cfg(feature = "agent-shell")]
+    v.push(AgentEntry::of::<tern_agent_shell::ShellFactory>());
+    v
+}
