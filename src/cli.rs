@@ -115,6 +115,14 @@ pub struct TargetArgs {
     /// Route one task type to a gRPC agent server: TASK_TYPE=HOST:PORT (repeatable).
     #[arg(long = "connector", value_name = "TASK_TYPE=HOST:PORT")]
     pub connectors: Vec<String>,
+    /// PEM CA to trust for https:// gateways and connectors (besides the system's roots;
+    /// overrides [client] ca_cert).
+    #[arg(long, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+    /// Bearer token for --gateway/--connector, as a secret reference: env:NAME or
+    /// file:PATH (overrides [client] token).
+    #[arg(long, value_name = "env:NAME|file:PATH")]
+    pub token: Option<String>,
     /// Gateway config for the in-process agents (tern.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,

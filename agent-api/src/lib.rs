@@ -22,6 +22,7 @@
 //! ```
 pub mod admission;
 pub mod agent;
+pub mod call;
 pub mod category;
 pub mod client;
 pub mod codec;

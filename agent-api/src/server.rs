@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::call::CallContext;
 use crate::client::AgentClient;
 use crate::error::{codes, AgentError};
 use crate::proto::flyteidl::admin;
@@ -13,8 +14,9 @@ use crate::proto::flyteidl::service::agent_metadata_service_server::{AgentMetada
 use crate::proto::flyteidl::service::async_agent_service_server::{AsyncAgentService, AsyncAgentServiceServer};
 use crate::proto::flyteidl::service::sync_agent_service_server::{SyncAgentService, SyncAgentServiceServer};
 
-/// Largest request accepted (flytekit's server refuses anything above 4 MiB).
-pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Largest request accepted by default: 16 MiB (flytekit's server, grpcio's default,
+/// refuses anything above 4 MiB; FlytePropeller's client accepts 4 MiB replies).
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
 /// Full gRPC names of the services, for health and reflection.
 pub const SERVICE_NAMES: [&str; 3] = [
@@ -23,27 +25,43 @@ pub const SERVICE_NAMES: [&str; 3] = [
     "flyteidl.service.AgentMetadataService",
 ];
 
+/// Serves the agent services for any [`AgentClient`]. Each call runs inside a
+/// [`CallContext`] scope (its deadline and the extensions the transport's layers set,
+/// such as the authenticated caller), so the client below can see them.
 #[derive(Clone)]
 pub struct AgentGrpcService {
     inner: Arc<dyn AgentClient>,
+    max_request_bytes: usize,
 }
 
 impl AgentGrpcService {
     pub fn new(inner: Arc<dyn AgentClient>) -> Self {
-        Self { inner }
+        Self { inner, max_request_bytes: DEFAULT_MAX_REQUEST_BYTES }
+    }
+
+    /// Refuse requests larger than `bytes` (answered `OUT_OF_RANGE` by tonic, naming the size).
+    pub fn with_max_request_bytes(mut self, bytes: usize) -> Self {
+        self.max_request_bytes = bytes;
+        self
     }
 
     pub fn async_server(&self) -> AsyncAgentServiceServer<Self> {
-        AsyncAgentServiceServer::new(self.clone()).max_decoding_message_size(MAX_REQUEST_BYTES)
+        AsyncAgentServiceServer::new(self.clone()).max_decoding_message_size(self.max_request_bytes)
     }
 
     pub fn sync_server(&self) -> SyncAgentServiceServer<Self> {
-        SyncAgentServiceServer::new(self.clone()).max_decoding_message_size(MAX_REQUEST_BYTES)
+        SyncAgentServiceServer::new(self.clone()).max_decoding_message_size(self.max_request_bytes)
     }
 
     pub fn metadata_server(&self) -> AgentMetadataServiceServer<Self> {
-        AgentMetadataServiceServer::new(self.clone())
+        AgentMetadataServiceServer::new(self.clone()).max_decoding_message_size(self.max_request_bytes)
     }
+}
+
+/// Splits a request into its call context and message.
+fn open<T>(request: Request<T>) -> (CallContext, T) {
+    let (metadata, extensions, message) = request.into_parts();
+    (CallContext::from_parts(&metadata, extensions), message)
 }
 
 fn log_err(op: &'static str) -> impl Fn(AgentError) -> Status {
@@ -65,12 +83,14 @@ impl AsyncAgentService for AgentGrpcService {
         &self,
         request: Request<admin::CreateTaskRequest>,
     ) -> Result<Response<admin::CreateTaskResponse>, Status> {
-        let resource_meta = self.inner.create_task(request.into_inner()).await.map_err(log_err("CreateTask"))?;
+        let (call, request) = open(request);
+        let resource_meta = call.scope(self.inner.create_task(request)).await.map_err(log_err("CreateTask"))?;
         Ok(Response::new(admin::CreateTaskResponse { resource_meta }))
     }
 
     async fn get_task(&self, request: Request<admin::GetTaskRequest>) -> Result<Response<admin::GetTaskResponse>, Status> {
-        let resource = self.inner.get_task(request.into_inner()).await.map_err(log_err("GetTask"))?;
+        let (call, request) = open(request);
+        let resource = call.scope(self.inner.get_task(request)).await.map_err(log_err("GetTask"))?;
         Ok(Response::new(admin::GetTaskResponse { resource: Some(resource) }))
     }
 
@@ -78,7 +98,8 @@ impl AsyncAgentService for AgentGrpcService {
         &self,
         request: Request<admin::DeleteTaskRequest>,
     ) -> Result<Response<admin::DeleteTaskResponse>, Status> {
-        self.inner.delete_task(request.into_inner()).await.map_err(log_err("DeleteTask"))?;
+        let (call, request) = open(request);
+        call.scope(self.inner.delete_task(request)).await.map_err(log_err("DeleteTask"))?;
         Ok(Response::new(admin::DeleteTaskResponse {}))
     }
 
@@ -86,7 +107,8 @@ impl AsyncAgentService for AgentGrpcService {
         &self,
         request: Request<admin::GetTaskMetricsRequest>,
     ) -> Result<Response<admin::GetTaskMetricsResponse>, Status> {
-        let r = self.inner.get_task_metrics(request.into_inner()).await.map_err(log_err("GetTaskMetrics"))?;
+        let (call, request) = open(request);
+        let r = call.scope(self.inner.get_task_metrics(request)).await.map_err(log_err("GetTaskMetrics"))?;
         Ok(Response::new(r))
     }
 
@@ -96,7 +118,8 @@ impl AsyncAgentService for AgentGrpcService {
         &self,
         request: Request<admin::GetTaskLogsRequest>,
     ) -> Result<Response<Self::GetTaskLogsStream>, Status> {
-        let parts = self.inner.get_task_logs(request.into_inner()).await.map_err(log_err("GetTaskLogs"))?;
+        let (call, request) = open(request);
+        let parts = call.scope(self.inner.get_task_logs(request)).await.map_err(log_err("GetTaskLogs"))?;
         Ok(Response::new(Box::pin(tokio_stream::iter(parts.into_iter().map(Ok)))))
     }
 }
@@ -111,7 +134,7 @@ impl SyncAgentService for AgentGrpcService {
         request: Request<Streaming<admin::ExecuteTaskSyncRequest>>,
     ) -> Result<Response<Self::ExecuteTaskSyncStream>, Status> {
         use admin::execute_task_sync_request::Part;
-        let mut stream = request.into_inner();
+        let (call, mut stream) = open(request);
         let bad = |m: &str| AgentError::invalid_argument(codes::INVALID_REQUEST, m.to_owned()).into_status();
         let header = match stream.message().await? {
             Some(admin::ExecuteTaskSyncRequest { part: Some(Part::Header(h)) }) => h,
@@ -123,7 +146,7 @@ impl SyncAgentService for AgentGrpcService {
             Some(_) => return Err(bad("ExecuteTaskSync: the second message must be the inputs")),
             None => Default::default(),
         };
-        let resource = self.inner.execute_task_sync(header, inputs).await.map_err(log_err("ExecuteTaskSync"))?;
+        let resource = call.scope(self.inner.execute_task_sync(header, inputs)).await.map_err(log_err("ExecuteTaskSync"))?;
         let reply = admin::ExecuteTaskSyncResponse {
             res: Some(admin::execute_task_sync_response::Res::Header(admin::ExecuteTaskSyncResponseHeader {
                 resource: Some(resource),
@@ -136,15 +159,17 @@ impl SyncAgentService for AgentGrpcService {
 #[tonic::async_trait]
 impl AgentMetadataService for AgentGrpcService {
     async fn get_agent(&self, request: Request<admin::GetAgentRequest>) -> Result<Response<admin::GetAgentResponse>, Status> {
-        let agent = self.inner.get_agent(&request.into_inner().name).await.map_err(log_err("GetAgent"))?;
+        let (call, request) = open(request);
+        let agent = call.scope(self.inner.get_agent(&request.name)).await.map_err(log_err("GetAgent"))?;
         Ok(Response::new(admin::GetAgentResponse { agent: Some(agent) }))
     }
 
     async fn list_agents(
         &self,
-        _request: Request<admin::ListAgentsRequest>,
+        request: Request<admin::ListAgentsRequest>,
     ) -> Result<Response<admin::ListAgentsResponse>, Status> {
-        let agents = self.inner.list_agents().await.map_err(log_err("ListAgents"))?;
+        let (call, _) = open(request);
+        let agents = call.scope(self.inner.list_agents()).await.map_err(log_err("ListAgents"))?;
         Ok(Response::new(admin::ListAgentsResponse { agents }))
     }
 }

@@ -23,4 +23,10 @@ pub enum GatewayError {
         "[TERN-G009] agent {name:?} is configured but not enabled: {risk}. To serve it, set `enabled = true` in [agents.{name}]"
     )]
     NotEnabled { name: String, risk: String },
+    #[error("[TERN-G010] TLS: {0}")]
+    Tls(String),
+    #[error("[TERN-G011] authentication: {0}")]
+    Auth(String),
+    #[error("[TERN-G012] routing: {0}")]
+    Routing(String),
 }

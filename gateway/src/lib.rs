@@ -6,12 +6,14 @@
 pub mod config;
 pub mod error;
 pub mod registry;
+pub mod routing;
+pub mod security;
 pub mod serve;
 
 pub use config::GatewayConfig;
 pub use error::GatewayError;
 pub use registry::{BuiltAgents, Mode};
-pub use serve::{serve, ServeHandle};
+pub use serve::{serve, serve_gateway, ServeHandle};
 
 use std::sync::Arc;
 
@@ -58,4 +60,42 @@ pub fn in_process_client_with(
     let host = HostResources { env: config.origin.env.clone(), ..HostResources::detect() };
     let built = registry::build(config, mode, &services, &host, &registry::compiled::compiled_in())?;
     Ok((InProcessClient::new(built.registry.clone(), services), built))
+}
+
+/// Everything `tern serve` (or an embedded run with routes) needs, built from config.
+pub struct Gateway {
+    pub router: Arc<routing::Router>,
+    pub built: BuiltAgents,
+    pub authenticator: Option<security::Authenticator>,
+    pub tls: Option<tonic::transport::ServerTlsConfig>,
+    pub max_message_bytes: usize,
+}
+
+impl Gateway {
+    /// Builds agents, routes, groups (with background health checks), auth and TLS.
+    pub fn build(config: &GatewayConfig, mode: Mode, metrics: AgentMetrics) -> Result<Self, GatewayError> {
+        let (local, built) = in_process_client_with(config, mode, metrics)?;
+        let secrets = local.services().secrets.clone();
+        let handle_key = match &config.server.handle_key {
+            Some(r) => Some(secrets.resolve(r).map_err(|e| GatewayError::Auth(format!("[server] handle_key: {}", e.message)))?),
+            None => None,
+        };
+        if handle_key.as_ref().is_some_and(|k| k.expose().len() < 16) {
+            return Err(GatewayError::Auth("[server] handle_key must be at least 16 characters".into()));
+        }
+        let router = routing::Router::new(
+            local,
+            routing::RouterSettings {
+                routes: &config.routes,
+                groups: &config.groups,
+                region: config.server.region.as_deref(),
+                sealer: routing::envelope::Sealer::new(handle_key),
+                secrets: secrets.as_ref(),
+                health_checks: true,
+            },
+        )?;
+        let authenticator = security::Authenticator::from_config(&config.auth, secrets.as_ref())?;
+        let tls = config.server.tls.as_ref().map(|t| t.server_config(secrets.as_ref())).transpose()?;
+        Ok(Self { router: Arc::new(router), built, authenticator, tls, max_message_bytes: config.server.max_message_bytes })
+    }
 }

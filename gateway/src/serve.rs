@@ -1,18 +1,26 @@
 //! Binds the listener and serves the agent services, health and reflection, with a
 //! graceful shutdown: on shutdown health turns NOT_SERVING, the listener closes (new
 //! connections are refused) and in-flight calls are allowed to finish.
+//!
+//! With TLS configured every connection is TLS (plaintext clients fail their handshake);
+//! with tokens configured every agent and reflection call needs one, while health stays
+//! open for load balancers and kubelet probes.
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tern_agent_api::client::AgentClient;
-use tern_agent_api::server::{AgentGrpcService, SERVICE_NAMES};
+use tern_agent_api::server::{AgentGrpcService, DEFAULT_MAX_REQUEST_BYTES, SERVICE_NAMES};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::ServerTlsConfig;
 use tonic_health::ServingStatus;
 
 use crate::error::GatewayError;
+use crate::security::Authenticator;
+use crate::Gateway;
 
 /// A running server.
 pub struct ServeHandle {
@@ -36,8 +44,44 @@ impl ServeHandle {
     }
 }
 
-/// Serves `agents` on `addr` (`host:port`; port 0 picks a free one).
+/// How the listener is protected.
+#[derive(Clone, Default)]
+pub struct ServeOptions {
+    pub tls: Option<ServerTlsConfig>,
+    pub authenticator: Option<Authenticator>,
+    /// Largest decoded request (default 16 MiB).
+    pub max_message_bytes: Option<usize>,
+}
+
+/// Serves `agents` on `addr` (`host:port`; port 0 picks a free one), plaintext, no auth.
 pub async fn serve(agents: Arc<dyn AgentClient>, addr: &str) -> Result<ServeHandle, GatewayError> {
+    serve_with(agents, addr, ServeOptions::default()).await
+}
+
+/// Serves a built [`Gateway`] with its TLS, tokens and limits.
+pub async fn serve_gateway(gateway: &Gateway, addr: &str) -> Result<ServeHandle, GatewayError> {
+    let options = ServeOptions {
+        tls: gateway.tls.clone(),
+        authenticator: gateway.authenticator.clone(),
+        max_message_bytes: Some(gateway.max_message_bytes),
+    };
+    serve_with(gateway.router.clone(), addr, options).await
+}
+
+/// Passes every request through, or checks its token.
+#[derive(Clone)]
+struct Gate(Option<Authenticator>);
+
+impl tonic::service::Interceptor for Gate {
+    fn call(&mut self, request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        match &mut self.0 {
+            Some(auth) => auth.call(request),
+            None => Ok(request),
+        }
+    }
+}
+
+pub async fn serve_with(agents: Arc<dyn AgentClient>, addr: &str, options: ServeOptions) -> Result<ServeHandle, GatewayError> {
     let sock: SocketAddr = addr
         .parse()
         .map_err(|e: std::net::AddrParseError| GatewayError::BadAddress { addr: addr.to_owned(), message: e.to_string() })?;
@@ -60,7 +104,9 @@ pub async fn serve(agents: Arc<dyn AgentClient>, addr: &str) -> Result<ServeHand
         .build_v1alpha()
         .map_err(|e| GatewayError::Transport(format!("reflection: {e}")))?;
 
-    let service = AgentGrpcService::new(agents);
+    let service = AgentGrpcService::new(agents)
+        .with_max_request_bytes(options.max_message_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES));
+    let gate = Gate(options.authenticator.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let shutdown_reporter = reporter.clone();
     let on_shutdown = async move {
@@ -71,14 +117,17 @@ pub async fn serve(agents: Arc<dyn AgentClient>, addr: &str) -> Result<ServeHand
         }
         tracing::info!("shutting down: refusing new connections, finishing in-flight calls");
     };
-    let router = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(tls) = options.tls {
+        builder = builder.tls_config(tls).map_err(|e| GatewayError::Tls(e.to_string()))?;
+    }
+    let router = builder
         .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(service.async_server())
-        .add_service(service.sync_server())
-        .add_service(service.metadata_server());
+        .add_service(InterceptedService::new(reflection_v1, gate.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, gate.clone()))
+        .add_service(InterceptedService::new(service.async_server(), gate.clone()))
+        .add_service(InterceptedService::new(service.sync_server(), gate.clone()))
+        .add_service(InterceptedService::new(service.metadata_server(), gate));
     let task = tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown)

@@ -33,7 +33,14 @@ pub async fn open_with_store(
 
 /// Only the state store matters (listing, showing): the in-process agents suffice.
 pub async fn open_state(state_dir: &std::path::Path) -> Result<Engine, String> {
-    let args = TargetArgs { gateway: None, connectors: Vec::new(), config: None, state_dir: state_dir.to_owned() };
+    let args = TargetArgs {
+        gateway: None,
+        connectors: Vec::new(),
+        config: None,
+        state_dir: state_dir.to_owned(),
+        ca_cert: None,
+        token: None,
+    };
     open(&args, 1).await
 }
 

@@ -1,10 +1,8 @@
 //! `tern serve`: host the configured agents over gRPC until SIGINT/SIGTERM.
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use tern_gateway::registry::BuiltAgents;
-use tern_gateway::{GatewayConfig, Mode};
+use tern_gateway::{Gateway, GatewayConfig, Mode};
 
 use super::fail;
 use crate::exit::Exit;
@@ -17,15 +15,15 @@ pub async fn run(addr: Option<String>, config_path: Option<PathBuf>) -> Exit {
     if let Some(a) = addr {
         config.server.addr = a;
     }
-    let (client, built) = match tern_gateway::in_process_client(&config, Mode::Serve) {
-        Ok(c) => c,
+    let gateway = match Gateway::build(&config, Mode::Serve, Default::default()) {
+        Ok(g) => g,
         Err(e) => return fail(Exit::Usage, e),
     };
-    let handle = match tern_gateway::serve(Arc::new(client), &config.server.addr).await {
+    let handle = match tern_gateway::serve_gateway(&gateway, &config.server.addr).await {
         Ok(h) => h,
         Err(e) => return fail(Exit::System, e),
     };
-    announce(&config, &built, handle.local_addr);
+    announce(&config, &gateway, handle.local_addr);
     shutdown_signal().await;
     eprintln!("tern serve: shutting down");
     match handle.shutdown().await {
@@ -35,8 +33,14 @@ pub async fn run(addr: Option<String>, config_path: Option<PathBuf>) -> Exit {
 }
 
 /// What is served, to whom: printed once at start, like flytekit's connector table.
-fn announce(config: &GatewayConfig, built: &BuiltAgents, addr: SocketAddr) {
-    eprintln!("tern serve listening on {addr} (config: {})", config.origin.describe());
+fn announce(config: &GatewayConfig, gateway: &Gateway, addr: SocketAddr) {
+    let built = &gateway.built;
+    eprintln!(
+        "tern serve listening on {addr} ({}, {}; config: {})",
+        if gateway.tls.is_some() { "TLS" } else { "plaintext" },
+        if gateway.authenticator.is_some() { "bearer tokens required" } else { "no authentication" },
+        config.origin.describe()
+    );
     eprintln!("  {:<10} {:<28} {:<6} {:<14} SOURCE", "AGENT", "TASK TYPES", "MODE", "CONCURRENCY");
     for a in &built.served {
         let types: Vec<String> = a.categories.iter().map(|c| format!("{}:{}", c.name, c.version)).collect();
@@ -57,7 +61,16 @@ fn announce(config: &GatewayConfig, built: &BuiltAgents, addr: SocketAddr) {
     for (name, reason) in &built.not_served {
         eprintln!("  not serving {name}: {reason}");
     }
-    if !addr.ip().is_loopback() {
+    for (i, route) in config.routes.iter().enumerate() {
+        let name = route.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
+        eprintln!("  route {name} -> {}", route.target);
+    }
+    for (name, group) in gateway.router.groups() {
+        for (url, region, _) in group.health() {
+            eprintln!("  group {name}: {url} (region {region:?})");
+        }
+    }
+    if !addr.ip().is_loopback() && gateway.authenticator.is_none() {
         eprintln!(
             "warning: listening on {addr}, beyond loopback, without authentication: anyone who can reach this port can run tasks. \
              Configure [auth] tokens (docs/gateway.md)."

@@ -28,17 +28,28 @@ use tern_agent_api::factory::StandardEnv;
 pub use env::{Env, EnvOverride};
 
 use crate::error::GatewayError;
+use crate::routing::config::{GroupConfig, RouteConfig};
+use crate::security::auth::AuthConfig;
+use crate::security::client::ClientConfig;
+use crate::security::tls::TlsConfig;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     pub server: ServerConfig,
+    pub auth: AuthConfig,
+    /// How `tern run --gateway` / `tern agents --gateway` connect (TLS, token).
+    pub client: ClientConfig,
     pub data_store: DataStoreConfig,
     pub secrets: SecretsConfig,
     /// One section per agent, `[agents.<name>]`, checked against the agent's own type
     /// when the registry is built.
     pub agents: BTreeMap<String, toml::Table>,
+    /// First match wins; no match: this gateway's agents.
+    pub routes: Vec<RouteConfig>,
+    /// Remote endpoint groups routes can send to.
+    pub groups: BTreeMap<String, GroupConfig>,
     /// Where this configuration came from (for messages).
     #[serde(skip)]
     pub origin: Origin,
@@ -87,11 +98,26 @@ impl Origin {
 pub struct ServerConfig {
     /// Listen address, `HOST:PORT`.
     pub addr: String,
+    /// Largest decoded request (default 16 MiB; flytekit's server and grpcio allow 4 MiB).
+    pub max_message_bytes: usize,
+    /// TLS (and mTLS); absent: plaintext.
+    pub tls: Option<TlsConfig>,
+    /// This gateway's region: the preferred region of its groups.
+    pub region: Option<String>,
+    /// Key that signs the handles (`resource_meta`) this gateway issues, so they cannot be
+    /// altered to reach another project or endpoint. Same key on every replica.
+    pub handle_key: Option<tern_agent_api::secrets::SecretRef>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { addr: "127.0.0.1:8000".into() }
+        Self {
+            addr: "127.0.0.1:8000".into(),
+            max_message_bytes: tern_agent_api::server::DEFAULT_MAX_REQUEST_BYTES,
+            tls: None,
+            region: None,
+            handle_key: None,
+        }
     }
 }
 

@@ -1,0 +1,179 @@
+//! Owner-tagged `resource_meta`: the gateway wraps the handle an agent returned in a
+//! versioned envelope that records who owns the job (this gateway's own agents, or which
+//! endpoint of which group) and for which project/domain it was created. GetTask and
+//! DeleteTask then reach the owner from the handle alone, after a failover or a restart,
+//! from any replica: the gateway keeps no state.
+//!
+//! `{"v":1,"owner":{"remote":{"group":"eu","endpoint":"https://…","region":"eu-west-1"}},
+//!   "scope":{"project":"p","domain":"d"},"meta":"<base64 of the owner's handle>","sig":"…"}`
+//! (versioned JSON like every Tern handle; an agent's own handle never starts with
+//! `{"v":1,"owner":` because agents' keys are written sorted, so `owner` would come first).
+//!
+//! With `[server] handle_key` set, the envelope carries an HMAC-SHA256 `sig`; an altered or
+//! unsigned handle is refused, so a caller cannot point a handle at another project or
+//! endpoint.
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tern_agent_api::prelude::*;
+
+/// Envelopes start with this; anything else is a bare handle of a local agent.
+const PREFIX: &[u8] = b"{\"v\":1,\"owner\":";
+
+/// Who owns a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Owner {
+    /// This gateway's own (compiled-in or plugin) agents.
+    Local,
+    /// An endpoint of a group.
+    Remote { group: String, endpoint: String, region: String },
+}
+
+impl Owner {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Local => "this gateway".into(),
+            Self::Remote { group, endpoint, region } => format!("{endpoint} (group {group:?}, region {region:?})"),
+        }
+    }
+}
+
+/// Project and domain the job was created for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scope {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub domain: String,
+}
+
+impl Scope {
+    pub fn project(&self) -> Option<&str> {
+        (!self.project.is_empty()).then_some(self.project.as_str())
+    }
+
+    pub fn domain(&self) -> Option<&str> {
+        (!self.domain.is_empty()).then_some(self.domain.as_str())
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Wire {
+    v: u32,
+    owner: Owner,
+    #[serde(default)]
+    scope: Scope,
+    meta: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sig: Option<String>,
+}
+
+/// A decoded envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub owner: Owner,
+    pub scope: Scope,
+    /// The owner's own handle.
+    pub meta: Vec<u8>,
+}
+
+/// Signs and checks envelopes (a no-op without a key).
+#[derive(Clone, Default)]
+pub struct Sealer {
+    key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer").field("signed", &self.key.is_some()).finish()
+    }
+}
+
+fn bad(message: String) -> AgentError {
+    AgentError::invalid_argument(codes::BAD_RESOURCE_META, message)
+}
+
+impl Sealer {
+    pub fn new(key: Option<Secret>) -> Self {
+        Self { key: key.map(|k| k.expose().as_bytes().to_vec()) }
+    }
+
+    fn mac(&self, owner: &Owner, scope: &Scope, meta: &str) -> Option<String> {
+        let key = self.key.as_ref()?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).ok()?;
+        // Canonical: the JSON of owner and scope, then the encoded handle.
+        mac.update(serde_json::to_string(owner).unwrap_or_default().as_bytes());
+        mac.update(b"\n");
+        mac.update(serde_json::to_string(scope).unwrap_or_default().as_bytes());
+        mac.update(b"\n");
+        mac.update(meta.as_bytes());
+        Some(hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Wraps `meta`.
+    pub fn seal(&self, owner: Owner, scope: Scope, meta: &[u8]) -> Vec<u8> {
+        let meta = base64::engine::general_purpose::STANDARD.encode(meta);
+        let sig = self.mac(&owner, &scope, &meta);
+        serde_json::to_vec(&Wire { v: 1, owner, scope, meta, sig }).unwrap_or_default()
+    }
+
+    /// `Ok(None)` for a bare handle (not made by a Tern gateway's router).
+    pub fn open(&self, bytes: &[u8]) -> Result<Option<Envelope>, AgentError> {
+        if !bytes.starts_with(PREFIX) {
+            return Ok(None);
+        }
+        let wire: Wire = serde_json::from_slice(bytes)
+            .map_err(|e| bad(format!("resource_meta looks like a Tern gateway handle but is not one: {e}")))?;
+        if let Some(expected) = self.mac(&wire.owner, &wire.scope, &wire.meta) {
+            let given = wire.sig.as_deref().unwrap_or_default();
+            use subtle::ConstantTimeEq;
+            if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
+                return Err(AgentError::permission_denied(
+                    crate::security::auth::codes::FORBIDDEN,
+                    "resource_meta was not issued by this gateway or was altered (its signature does not match [server] handle_key)",
+                ));
+            }
+        }
+        let meta = base64::engine::general_purpose::STANDARD
+            .decode(wire.meta.as_bytes())
+            .map_err(|e| bad(format!("resource_meta's inner handle is not base64: {e}")))?;
+        Ok(Some(Envelope { owner: wire.owner, scope: wire.scope, meta }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn remote() -> Owner {
+        Owner::Remote { group: "eu".into(), endpoint: "http://a:1".into(), region: "eu-west-1".into() }
+    }
+
+    #[test]
+    fn round_trips_and_leaves_bare_handles_alone() {
+        let s = Sealer::default();
+        let scope = Scope { project: "p".into(), domain: "d".into() };
+        let bytes = s.seal(remote(), scope.clone(), b"{\"v\":1,\"job\":\"x\"}");
+        assert!(bytes.starts_with(PREFIX));
+        let env = s.open(&bytes).unwrap().unwrap();
+        assert_eq!((env.owner, env.scope, env.meta), (remote(), scope, b"{\"v\":1,\"job\":\"x\"}".to_vec()));
+        assert_eq!(s.open(b"{\"v\":1,\"job\":\"x\"}").unwrap(), None);
+        assert_eq!(s.open(b"\xff\x00").unwrap(), None);
+        let e = s.open(b"{\"v\":1,\"owner\":7}").unwrap_err();
+        assert_eq!(e.code, codes::BAD_RESOURCE_META);
+    }
+
+    #[test]
+    fn signed_handles_refuse_alteration() {
+        let s = Sealer::new(Some(Secret::new("k".repeat(32))));
+        let bytes = s.seal(remote(), Scope { project: "p".into(), domain: String::new() }, b"m");
+        assert!(s.open(&bytes).unwrap().is_some());
+        let forged = String::from_utf8(bytes.clone()).unwrap().replace("\"project\":\"p\"", "\"project\":\"q\"");
+        let e = s.open(forged.as_bytes()).unwrap_err();
+        assert_eq!(e.grpc_code(), tonic::Code::PermissionDenied);
+        let unsigned = Sealer::default().seal(remote(), Scope::default(), b"m");
+        assert!(s.open(&unsigned).is_err(), "an unsigned handle is refused when a key is set");
+    }
+}
