@@ -9,8 +9,17 @@ pub struct Cli {
     /// More logging (-v info, -vv debug); TERN_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines as `text` or `json` (one object per line, with the request span's fields).
+    #[arg(long, global = true, env = "TERN_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -23,6 +32,9 @@ pub enum Command {
         /// Gateway config file (tern.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Serve Prometheus `/metrics` on HOST:PORT (overrides [metrics].addr).
+        #[arg(long)]
+        metrics_addr: Option<String>,
     },
     /// Run a workflow and print its outputs.
     Run {

@@ -5,6 +5,7 @@
 //! and with what settings, by `tern.toml` ([`GatewayConfig`], `docs/gateway.md`).
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod registry;
 pub mod routing;
 pub mod security;
@@ -65,6 +66,7 @@ pub fn in_process_client_with(
 /// Everything `tern serve` (or an embedded run with routes) needs, built from config.
 pub struct Gateway {
     pub router: Arc<routing::Router>,
+    pub metrics: Arc<metrics::GatewayMetrics>,
     pub built: BuiltAgents,
     pub authenticator: Option<security::Authenticator>,
     pub tls: Option<tonic::transport::ServerTlsConfig>,
@@ -73,8 +75,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// Builds agents, routes, groups (with background health checks), auth and TLS.
-    pub fn build(config: &GatewayConfig, mode: Mode, metrics: AgentMetrics) -> Result<Self, GatewayError> {
-        let (local, built) = in_process_client_with(config, mode, metrics)?;
+    pub fn build(config: &GatewayConfig, mode: Mode, metrics: Arc<metrics::GatewayMetrics>) -> Result<Self, GatewayError> {
+        let (local, built) = in_process_client_with(config, mode, metrics.agent_metrics())?;
         let secrets = local.services().secrets.clone();
         let handle_key = match &config.server.handle_key {
             Some(r) => Some(secrets.resolve(r).map_err(|e| GatewayError::Auth(format!("[server] handle_key: {}", e.message)))?),
@@ -92,10 +94,36 @@ impl Gateway {
                 sealer: routing::envelope::Sealer::new(handle_key),
                 secrets: secrets.as_ref(),
                 health_checks: true,
+                metrics: metrics.clone(),
             },
         )?;
         let authenticator = security::Authenticator::from_config(&config.auth, secrets.as_ref())?;
         let tls = config.server.tls.as_ref().map(|t| t.server_config(secrets.as_ref())).transpose()?;
-        Ok(Self { router: Arc::new(router), built, authenticator, tls, max_message_bytes: config.server.max_message_bytes })
+        Ok(Self {
+            router: Arc::new(router),
+            metrics,
+            built,
+            authenticator,
+            tls,
+            max_message_bytes: config.server.max_message_bytes,
+        })
+    }
+
+    /// Refreshes the gauges that mirror live state (agents' slots, endpoint health);
+    /// called before each scrape.
+    pub fn metrics_refresh(&self) -> metrics::Refresh {
+        let agents: Vec<(String, tern_agent_api::admission::Admission)> =
+            self.built.served.iter().map(|a| (a.name.clone(), a.admission.clone())).collect();
+        let groups = self.router.groups().clone();
+        Arc::new(move |m: &metrics::GatewayMetrics| {
+            for (name, admission) in &agents {
+                m.set_agent_tasks(name, admission.in_use(), admission.waiting());
+            }
+            for (name, group) in &groups {
+                for (url, region, healthy) in group.health() {
+                    m.set_endpoint_health(name, &url, &region, healthy);
+                }
+            }
+        })
     }
 }

@@ -15,7 +15,7 @@ use crate::exit::Exit;
 
 pub async fn dispatch(command: Command) -> Exit {
     match command {
-        Command::Serve { addr, config } => serve::run(addr, config).await,
+        Command::Serve { addr, config, metrics_addr } => serve::run(addr, config, metrics_addr).await,
         Command::Agents { target, json } => agents::run(&target, json).await,
         Command::ProtoDescriptor { out } => proto_descriptor::run(&out),
         Command::Config(ConfigCommand::Show { config, embedded, json }) => {

@@ -7,13 +7,16 @@ use tern_gateway::{Gateway, GatewayConfig, Mode};
 use super::fail;
 use crate::exit::Exit;
 
-pub async fn run(addr: Option<String>, config_path: Option<PathBuf>) -> Exit {
+pub async fn run(addr: Option<String>, config_path: Option<PathBuf>, metrics_addr: Option<String>) -> Exit {
     let mut config = match GatewayConfig::load(config_path.as_deref(), tern_gateway::config::env::from_process()) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Usage, e),
     };
     if let Some(a) = addr {
         config.server.addr = a;
+    }
+    if let Some(a) = metrics_addr {
+        config.metrics.addr = Some(a);
     }
     let gateway = match Gateway::build(&config, Mode::Serve, Default::default()) {
         Ok(g) => g,
@@ -23,9 +26,22 @@ pub async fn run(addr: Option<String>, config_path: Option<PathBuf>) -> Exit {
         Ok(h) => h,
         Err(e) => return fail(Exit::System, e),
     };
+    let metrics_server = match &config.metrics.addr {
+        Some(addr) => match tern_gateway::metrics::serve_metrics(addr, gateway.metrics.clone(), gateway.metrics_refresh()).await {
+            Ok((local, task)) => {
+                eprintln!("tern serve: metrics on http://{local}/metrics");
+                Some(task)
+            }
+            Err(e) => return fail(Exit::System, e),
+        },
+        None => None,
+    };
     announce(&config, &gateway, handle.local_addr);
     shutdown_signal().await;
     eprintln!("tern serve: shutting down");
+    if let Some(task) = metrics_server {
+        task.abort();
+    }
     match handle.shutdown().await {
         Ok(()) => Exit::Ok,
         Err(e) => fail(Exit::System, e),

@@ -69,3 +69,43 @@ def test_config_show_prints_the_effective_configuration(tern_bin, tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "TERN-G002" in result.stderr and "thread" in result.stderr, result.stderr
+
+
+def test_json_logs_carry_the_task_execution_id_and_metrics_are_served(tern_bin, logs_dir):
+    import json
+    import urllib.request
+
+    import grpc
+    from tern_interop import create_request, lit_int, literal_map, propeller_metadata, simple_type, task_template
+
+    metrics_port = free_port()
+    server = start_tern_server(tern_bin, logs_dir, ["-vv", "--log-format", "json", "--metrics-addr", f"127.0.0.1:{metrics_port}"],
+                               name="tern-serve-observed")
+    try:
+        template = task_template("no_such_type", inputs={"x": simple_type("INTEGER")}, outputs={})
+        meta = propeller_metadata(template, execution_name="obsexec1", node_id="n7")
+        with server.channel() as channel:
+            stub = agent_pb2_grpc.AsyncAgentServiceStub(channel)
+            try:
+                stub.CreateTask(create_request(template, literal_map(x=lit_int(1)), meta), timeout=10)
+                raise AssertionError("an unknown task type must be refused")
+            except grpc.RpcError as e:
+                assert e.code() == grpc.StatusCode.NOT_FOUND
+        served = None
+        for line in server.process.log_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("message") == "served":
+                served = event
+        assert served is not None, server.process.log_text()
+        span = served.get("span", {})
+        assert span.get("rpc") == "CreateTask" and span.get("task_type") == "no_such_type", served
+        assert span.get("task_execution_id") == "flytesnacks/development/obsexec1/n7/0", served
+
+        text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+        assert 'flyte_connector_requests_failure_total{task_type="no_such_type",operation="create",error_code="404"} 1' in text, text
+        assert 'tern_requests_total{rpc="CreateTask",task_type="no_such_type",status="NOT_FOUND"} 1' in text, text
+    finally:
+        server.process.stop()

@@ -38,6 +38,7 @@ use crate::security::tls::TlsConfig;
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayConfig {
     pub server: ServerConfig,
+    pub metrics: MetricsConfig,
     pub auth: AuthConfig,
     /// How `tern run --gateway` / `tern agents --gateway` connect (TLS, token).
     pub client: ClientConfig,
@@ -119,6 +120,14 @@ impl Default for ServerConfig {
             handle_key: None,
         }
     }
+}
+
+/// `[metrics]`: Prometheus `/metrics` over HTTP.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` to serve `/metrics` on; absent: no metrics endpoint.
+    pub addr: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -72,9 +72,6 @@ impl SyncAgent for AdmittedSync {
 
 /// `handle` with a slot taken per create/execute call.
 pub fn admit_calls(handle: AgentHandle, admission: Admission) -> AgentHandle {
-    if admission.max().is_none() {
-        return handle;
-    }
     match handle {
         AgentHandle::Async(inner) => AgentHandle::Async(Arc::new(AdmittedAsync { inner, admission })),
         AgentHandle::Sync(inner) => AgentHandle::Sync(Arc::new(AdmittedSync { inner, admission })),

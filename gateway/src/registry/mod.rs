@@ -59,6 +59,8 @@ pub struct ServedAgent {
     pub exposure: Exposure,
     pub max_concurrency: Option<usize>,
     pub on_full: OnFull,
+    /// Its slots (counted even when unlimited), for metrics.
+    pub admission: Admission,
 }
 
 /// The registry and what went into it.
@@ -144,7 +146,7 @@ pub fn build(
         }
         let admission = match p.max_concurrency {
             Some(n) => Admission::new(name.clone(), n, p.common.on_full, p.common.queue_timeout),
-            None => Admission::unlimited(),
+            None => Admission::named_unlimited(name.clone()),
         };
         let init = AgentInit {
             services: services.clone().with_metrics(services.metrics.for_agent(&name)),
@@ -156,6 +158,7 @@ pub fn build(
             .prepared
             .build(&init)
             .map_err(|e| GatewayError::Registration { name: name.clone(), message: e.to_string() })?;
+        let admission_for_metrics = admission.clone();
         let handle = match p.entry.scope {
             AdmissionScope::Call => admitted::admit_calls(handle, admission),
             AdmissionScope::Job => handle,
@@ -173,6 +176,7 @@ pub fn build(
             exposure,
             max_concurrency: p.max_concurrency,
             on_full: p.common.on_full,
+            admission: admission_for_metrics,
         });
     }
     Ok(BuiltAgents { registry: Arc::new(registry), served, not_served })

@@ -47,6 +47,9 @@ pub struct Scope {
     pub project: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub domain: String,
+    /// The task execution (`project/domain/execution/node/attempt`), for logs.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub task: String,
 }
 
 impl Scope {
@@ -154,7 +157,7 @@ mod tests {
     #[test]
     fn round_trips_and_leaves_bare_handles_alone() {
         let s = Sealer::default();
-        let scope = Scope { project: "p".into(), domain: "d".into() };
+        let scope = Scope { project: "p".into(), domain: "d".into(), task: "p/d/e/n/0".into() };
         let bytes = s.seal(remote(), scope.clone(), b"{\"v\":1,\"job\":\"x\"}");
         assert!(bytes.starts_with(PREFIX));
         let env = s.open(&bytes).unwrap().unwrap();
@@ -168,7 +171,7 @@ mod tests {
     #[test]
     fn signed_handles_refuse_alteration() {
         let s = Sealer::new(Some(Secret::new("k".repeat(32))));
-        let bytes = s.seal(remote(), Scope { project: "p".into(), domain: String::new() }, b"m");
+        let bytes = s.seal(remote(), Scope { project: "p".into(), ..Default::default() }, b"m");
         assert!(s.open(&bytes).unwrap().is_some());
         let forged = String::from_utf8(bytes.clone()).unwrap().replace("\"project\":\"p\"", "\"project\":\"q\"");
         let e = s.open(forged.as_bytes()).unwrap_err();

@@ -107,7 +107,7 @@ mod tests {
     use tern_agent_api::category::TaskCategory;
 
     fn subject<'a>(c: &'a TaskCategory, project: &'a str) -> Subject<'a> {
-        Subject { category: c, project: Some(project), domain: Some("d"), labels: None }
+        Subject { category: c, project: Some(project), domain: Some("d"), labels: None, execution: None }
     }
 
     #[tokio::test]

@@ -44,6 +44,8 @@ pub struct Subject<'a> {
     pub project: Option<&'a str>,
     pub domain: Option<&'a str>,
     pub labels: Option<&'a std::collections::BTreeMap<String, String>>,
+    /// The whole task execution id, when given.
+    pub execution: Option<&'a tern_agent_api::core::TaskExecutionIdentifier>,
 }
 
 impl<'a> Subject<'a> {
@@ -58,7 +60,23 @@ impl<'a> Subject<'a> {
             project: exec.and_then(|e| nonempty(e.project.as_str())),
             domain: exec.and_then(|e| nonempty(e.domain.as_str())),
             labels: meta.map(|m| &m.labels),
+            execution: meta.and_then(|m| m.task_execution_id.as_ref()),
         }
+    }
+
+    /// `project/domain/execution/node/attempt`, for logs (empty without an id).
+    pub fn execution_text(&self) -> String {
+        let Some(id) = self.execution else { return String::new() };
+        let node = id.node_execution_id.as_ref();
+        let exec = node.and_then(|n| n.execution_id.as_ref());
+        format!(
+            "{}/{}/{}/{}/{}",
+            exec.map(|e| e.project.as_str()).unwrap_or_default(),
+            exec.map(|e| e.domain.as_str()).unwrap_or_default(),
+            exec.map(|e| e.name.as_str()).unwrap_or_default(),
+            node.map(|n| n.node_id.as_str()).unwrap_or_default(),
+            id.retry_attempt
+        )
     }
 }
 

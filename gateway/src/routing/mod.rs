@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tracing::Instrument;
 use tern_agent_api::call::CallContext;
 use tern_agent_api::category::TaskCategory;
 use tern_agent_api::client::AgentClient;
@@ -27,6 +28,7 @@ use self::group::Group;
 use self::limits::RouteLimits;
 use self::matcher::{Route, Subject, Target};
 use crate::error::GatewayError;
+use crate::metrics::GatewayMetrics;
 use crate::security::Principal;
 
 /// Stable codes of routing outcomes.
@@ -42,6 +44,7 @@ pub struct Router {
     routes: Vec<Route>,
     groups: BTreeMap<String, Arc<Group>>,
     sealer: Sealer,
+    metrics: Arc<GatewayMetrics>,
     health_tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -63,6 +66,7 @@ pub struct RouterSettings<'a> {
     pub secrets: &'a dyn SecretProvider,
     /// Start background health checks (not for one-shot commands).
     pub health_checks: bool,
+    pub metrics: Arc<GatewayMetrics>,
 }
 
 impl Router {
@@ -101,12 +105,23 @@ impl Router {
             routes.push(Route { name, config: config.clone(), target, limits });
         }
         let health_tasks = if settings.health_checks { groups.values().map(|g| g.spawn_health_checks()).collect() } else { Vec::new() };
-        Ok(Self { local, routes, groups, sealer: settings.sealer, health_tasks })
+        Ok(Self { local, routes, groups, sealer: settings.sealer, metrics: settings.metrics, health_tasks })
     }
 
     /// Only this gateway's agents, no routes.
     pub fn local_only(local: InProcessClient) -> Self {
-        Self { local, routes: Vec::new(), groups: BTreeMap::new(), sealer: Sealer::default(), health_tasks: Vec::new() }
+        Self {
+            local,
+            routes: Vec::new(),
+            groups: BTreeMap::new(),
+            sealer: Sealer::default(),
+            metrics: Arc::default(),
+            health_tasks: Vec::new(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<GatewayMetrics> {
+        &self.metrics
     }
 
     pub fn local(&self) -> &InProcessClient {
@@ -244,16 +259,13 @@ async fn within<T>(deadline: Option<Duration>, fut: impl std::future::Future<Out
     }
 }
 
-#[async_trait]
-impl AgentClient for Router {
-    fn describe(&self) -> String {
-        "gateway".into()
-    }
+impl Router {
+    // The protocol, unmeasured; `AgentClient` below adds metrics and a span per call.
 
     /// What the routes reach, in route order then this gateway's own agents, one entry
     /// per task category (the first target that may take it); remote agents are marked
     /// `(remote: group <name>)`. A limited token sees only its task types.
-    async fn list_agents(&self) -> Result<Vec<admin::Agent>, AgentError> {
+    async fn do_list_agents(&self) -> Result<Vec<admin::Agent>, AgentError> {
         let caller = principal();
         let mut seen: Vec<TaskCategory> = Vec::new();
         let mut out = Vec::new();
@@ -308,7 +320,7 @@ impl AgentClient for Router {
         Ok(out)
     }
 
-    async fn get_agent(&self, name: &str) -> Result<admin::Agent, AgentError> {
+    async fn do_get_agent(&self, name: &str) -> Result<admin::Agent, AgentError> {
         let agents = self.list_agents().await?;
         let bare = |a: &admin::Agent| a.name.split(" (remote: ").next().unwrap_or_default().to_owned();
         agents.iter().find(|a| a.name == name).or_else(|| agents.iter().find(|a| bare(a) == name)).cloned().ok_or_else(|| {
@@ -319,14 +331,18 @@ impl AgentClient for Router {
         })
     }
 
-    async fn create_task(&self, request: admin::CreateTaskRequest) -> Result<Vec<u8>, AgentError> {
+    async fn do_create_task(&self, request: admin::CreateTaskRequest) -> Result<Vec<u8>, AgentError> {
         let category = required_template(request.template.as_ref(), "CreateTaskRequest")?;
         let meta = request.task_execution_metadata.clone();
         let subject = Subject::new(&category, meta.as_ref());
         authorize(&category, subject.project, subject.domain)?;
+        if let Some(inputs) = &request.inputs {
+            self.metrics.observe_input_bytes(&category.name, prost::Message::encoded_len(inputs));
+        }
         let scope = Scope {
             project: subject.project.unwrap_or_default().to_owned(),
             domain: subject.domain.unwrap_or_default().to_owned(),
+            task: subject.execution_text(),
         };
         let Some(route) = self.route_for(&subject) else {
             let inner = self.local.create_task(request).await?;
@@ -353,7 +369,7 @@ impl AgentClient for Router {
         }
     }
 
-    async fn get_task(&self, mut request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
+    async fn do_get_task(&self, mut request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
         #[allow(deprecated)]
         let category = category_of(request.task_category.as_ref(), &request.task_type)?;
         let (owner, inner) = self.open(&category, std::mem::take(&mut request.resource_meta))?;
@@ -364,7 +380,7 @@ impl AgentClient for Router {
         }
     }
 
-    async fn delete_task(&self, mut request: admin::DeleteTaskRequest) -> Result<(), AgentError> {
+    async fn do_delete_task(&self, mut request: admin::DeleteTaskRequest) -> Result<(), AgentError> {
         #[allow(deprecated)]
         let category = category_of(request.task_category.as_ref(), &request.task_type)?;
         let (owner, inner) = self.open(&category, std::mem::take(&mut request.resource_meta))?;
@@ -375,7 +391,7 @@ impl AgentClient for Router {
         }
     }
 
-    async fn execute_task_sync(
+    async fn do_execute_task_sync(
         &self,
         header: admin::CreateRequestHeader,
         inputs: core::LiteralMap,
@@ -410,7 +426,7 @@ impl AgentClient for Router {
         }
     }
 
-    async fn get_task_metrics(
+    async fn do_get_task_metrics(
         &self,
         mut request: admin::GetTaskMetricsRequest,
     ) -> Result<admin::GetTaskMetricsResponse, AgentError> {
@@ -424,7 +440,7 @@ impl AgentClient for Router {
         }
     }
 
-    async fn get_task_logs(
+    async fn do_get_task_logs(
         &self,
         mut request: admin::GetTaskLogsRequest,
     ) -> Result<Vec<admin::GetTaskLogsResponse>, AgentError> {
@@ -436,5 +452,110 @@ impl AgentClient for Router {
             At::Local => self.local.get_task_logs(request).await,
             remote @ At::Remote(_, ep) => remote.finish(ep.client.get_task_logs(request).await),
         }
+    }
+}
+
+/// The task type a request names (for labels), empty when it names none.
+fn template_type(t: Option<&core::TaskTemplate>) -> &str {
+    t.map(|t| t.r#type.as_str()).unwrap_or_default()
+}
+
+#[allow(deprecated)]
+fn requested_type<'a>(category: Option<&'a admin::TaskCategory>, task_type: &'a str) -> &'a str {
+    category.map(|c| c.name.as_str()).filter(|n| !n.is_empty()).unwrap_or(task_type)
+}
+
+/// What a request's handle says about the task, for the call's span.
+fn handle_task(sealer: &Sealer, meta: &[u8]) -> String {
+    sealer.open(meta).ok().flatten().map(|e| e.scope.task).unwrap_or_default()
+}
+
+/// The metadata's task execution, for the call's span.
+fn execution_of(meta: Option<&admin::TaskExecutionMetadata>, category: &str) -> String {
+    let c = TaskCategory::new(category, 0);
+    Subject::new(&c, meta).execution_text()
+}
+
+/// Measures a call and runs it in a span carrying the task execution id (computed only
+/// when the span is recorded: it costs a parse of the handle).
+macro_rules! measured {
+    ($self:ident, $rpc:literal, $task_type:expr, $task:expr, $call:expr) => {{
+        let task_type: String = $task_type.to_owned();
+        let timer = $self.metrics.start($rpc, &task_type);
+        let task: String = if tracing::enabled!(tracing::Level::INFO) { $task.to_string() } else { String::new() };
+        let span = tracing::info_span!("rpc", rpc = $rpc, task_type = %task_type, task_execution_id = %task);
+        let result = $call.instrument(span.clone()).await;
+        match &result {
+            Ok(_) => tracing::debug!(parent: &span, status = "OK", "served"),
+            Err(e) => tracing::debug!(parent: &span, status = ?e.grpc_code(), code = %e.code, error = %e.message, "served"),
+        }
+        timer.finish(&result);
+        result
+    }};
+}
+
+#[async_trait]
+impl AgentClient for Router {
+    fn describe(&self) -> String {
+        "gateway".into()
+    }
+
+    async fn list_agents(&self) -> Result<Vec<admin::Agent>, AgentError> {
+        measured!(self, "ListAgents", "", "", self.do_list_agents())
+    }
+
+    async fn get_agent(&self, name: &str) -> Result<admin::Agent, AgentError> {
+        measured!(self, "GetAgent", "", "", self.do_get_agent(name))
+    }
+
+    async fn create_task(&self, request: admin::CreateTaskRequest) -> Result<Vec<u8>, AgentError> {
+        let task_type = template_type(request.template.as_ref()).to_owned();
+        let task = || execution_of(request.task_execution_metadata.as_ref(), &task_type);
+        measured!(self, "CreateTask", task_type, task(), self.do_create_task(request))
+    }
+
+    async fn get_task(&self, request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
+        #[allow(deprecated)]
+        let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
+        let task = || handle_task(&self.sealer, &request.resource_meta);
+        measured!(self, "GetTask", task_type, task(), self.do_get_task(request))
+    }
+
+    async fn delete_task(&self, request: admin::DeleteTaskRequest) -> Result<(), AgentError> {
+        #[allow(deprecated)]
+        let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
+        let task = || handle_task(&self.sealer, &request.resource_meta);
+        measured!(self, "DeleteTask", task_type, task(), self.do_delete_task(request))
+    }
+
+    async fn execute_task_sync(
+        &self,
+        header: admin::CreateRequestHeader,
+        inputs: core::LiteralMap,
+    ) -> Result<admin::Resource, AgentError> {
+        let task_type = template_type(header.template.as_ref()).to_owned();
+        let task = execution_of(header.task_execution_metadata.as_ref(), &task_type);
+        self.metrics.observe_input_bytes(&task_type, prost::Message::encoded_len(&inputs));
+        measured!(self, "ExecuteTaskSync", task_type, task.clone(), self.do_execute_task_sync(header, inputs))
+    }
+
+    async fn get_task_metrics(
+        &self,
+        request: admin::GetTaskMetricsRequest,
+    ) -> Result<admin::GetTaskMetricsResponse, AgentError> {
+        #[allow(deprecated)]
+        let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
+        let task = || handle_task(&self.sealer, &request.resource_meta);
+        measured!(self, "GetTaskMetrics", task_type, task(), self.do_get_task_metrics(request))
+    }
+
+    async fn get_task_logs(
+        &self,
+        request: admin::GetTaskLogsRequest,
+    ) -> Result<Vec<admin::GetTaskLogsResponse>, AgentError> {
+        #[allow(deprecated)]
+        let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
+        let task = || handle_task(&self.sealer, &request.resource_meta);
+        measured!(self, "GetTaskLogs", task_type, task(), self.do_get_task_logs(request))
     }
 }
