@@ -200,15 +200,7 @@ async fn route_concurrency_and_deadline_apply() {
     .await;
     let c = client(&served.addr());
     let custom = serde_json::json!({"url": format!("http://{silent_addr}/hook"), "method": "GET", "timeout_sec": 30});
-    let header = admin::CreateRequestHeader {
-        template: Some(core::TaskTemplate {
-            r#type: "webhook".into(),
-            custom: Some(tern_type_transformers::render::json_to_struct(custom.as_object().unwrap())),
-            ..Default::default()
-        }),
-        output_prefix: "out".into(),
-        ..Default::default()
-    };
+    let header = support::webhook_header(custom);
     let first = {
         let (c, h) = (c.clone(), header.clone());
         tokio::spawn(async move { c.execute_task_sync(h, Default::default()).await })

@@ -226,15 +226,7 @@ async fn webhooks_to_hosts_outside_the_allowlist_are_refused() {
     let served = serve("[agents.webhook]\nallowed_hosts = [\"hooks.example.com\"]\n", &[]).await;
     let c = client(&served.addr(), ClientOptions::default());
     let custom = serde_json::json!({"url": "http://169.254.169.254/latest/meta-data", "method": "GET"});
-    let header = admin::CreateRequestHeader {
-        template: Some(core::TaskTemplate {
-            r#type: "webhook".into(),
-            custom: Some(tern_type_transformers::render::json_to_struct(custom.as_object().unwrap())),
-            ..Default::default()
-        }),
-        output_prefix: "out".into(),
-        ..Default::default()
-    };
+    let header = support::webhook_header(custom);
     let resource = c.execute_task_sync(header, Default::default()).await.unwrap();
     assert_eq!(resource.phase, Phase::Failed as i32);
     assert!(resource.message.contains("allowed_hosts"), "{}", resource.message);

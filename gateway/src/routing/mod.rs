@@ -173,6 +173,15 @@ impl Router {
         }
     }
 
+    /// The owner of the job a poll (get, delete, metrics, logs) names; `meta` is replaced
+    /// by the owner's own handle.
+    fn locate(&self, category: Option<&admin::TaskCategory>, task_type: &str, meta: &mut Vec<u8>) -> Result<At<'_>, AgentError> {
+        let category = category_of(category, task_type)?;
+        let (owner, inner) = self.open(&category, std::mem::take(meta))?;
+        *meta = inner;
+        self.resolve(&owner)
+    }
+
     /// Where the job's owner is.
     fn resolve(&self, owner: &Owner) -> Result<At<'_>, AgentError> {
         match owner {
@@ -371,10 +380,8 @@ impl Router {
 
     async fn do_get_task(&self, mut request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
         #[allow(deprecated)]
-        let category = category_of(request.task_category.as_ref(), &request.task_type)?;
-        let (owner, inner) = self.open(&category, std::mem::take(&mut request.resource_meta))?;
-        request.resource_meta = inner;
-        match self.resolve(&owner)? {
+        let at = self.locate(request.task_category.as_ref(), &request.task_type, &mut request.resource_meta)?;
+        match at {
             At::Local => self.local.get_task(request).await,
             remote @ At::Remote(_, ep) => remote.finish(ep.client.get_task(request).await),
         }
@@ -382,10 +389,8 @@ impl Router {
 
     async fn do_delete_task(&self, mut request: admin::DeleteTaskRequest) -> Result<(), AgentError> {
         #[allow(deprecated)]
-        let category = category_of(request.task_category.as_ref(), &request.task_type)?;
-        let (owner, inner) = self.open(&category, std::mem::take(&mut request.resource_meta))?;
-        request.resource_meta = inner;
-        match self.resolve(&owner)? {
+        let at = self.locate(request.task_category.as_ref(), &request.task_type, &mut request.resource_meta)?;
+        match at {
             At::Local => self.local.delete_task(request).await,
             remote @ At::Remote(_, ep) => remote.finish(ep.client.delete_task(request).await),
         }
@@ -431,10 +436,8 @@ impl Router {
         mut request: admin::GetTaskMetricsRequest,
     ) -> Result<admin::GetTaskMetricsResponse, AgentError> {
         #[allow(deprecated)]
-        let category = category_of(request.task_category.as_ref(), &request.task_type)?;
-        let (owner, inner) = self.open(&category, std::mem::take(&mut request.resource_meta))?;
-        request.resource_meta = inner;
-        match self.resolve(&owner)? {
+        let at = self.locate(request.task_category.as_ref(), &request.task_type, &mut request.resource_meta)?;
+        match at {
             At::Local => self.local.get_task_metrics(request).await,
             remote @ At::Remote(_, ep) => remote.finish(ep.client.get_task_metrics(request).await),
         }
@@ -445,10 +448,8 @@ impl Router {
         mut request: admin::GetTaskLogsRequest,
     ) -> Result<Vec<admin::GetTaskLogsResponse>, AgentError> {
         #[allow(deprecated)]
-        let category = category_of(request.task_category.as_ref(), &request.task_type)?;
-        let (owner, inner) = self.open(&category, std::mem::take(&mut request.resource_meta))?;
-        request.resource_meta = inner;
-        match self.resolve(&owner)? {
+        let at = self.locate(request.task_category.as_ref(), &request.task_type, &mut request.resource_meta)?;
+        match at {
             At::Local => self.local.get_task_logs(request).await,
             remote @ At::Remote(_, ep) => remote.finish(ep.client.get_task_logs(request).await),
         }

@@ -124,3 +124,16 @@ pub fn delete(task_type: &str, meta: Vec<u8>) -> admin::DeleteTaskRequest {
         ..Default::default()
     }
 }
+
+/// A webhook task's header with `custom` as its config.
+pub fn webhook_header(custom: serde_json::Value) -> admin::CreateRequestHeader {
+    admin::CreateRequestHeader {
+        template: Some(core::TaskTemplate {
+            r#type: "webhook".into(),
+            custom: Some(tern_type_transformers::render::json_to_struct(custom.as_object().expect("an object"))),
+            ..Default::default()
+        }),
+        output_prefix: "out".into(),
+        ..Default::default()
+    }
+}
