@@ -40,6 +40,7 @@ pub mod registry;
 pub mod resource_meta;
 pub mod secrets;
 pub mod server;
+pub mod states;
 pub mod status;
 
 /// Generated protobuf types and gRPC stubs.
@@ -82,6 +83,7 @@ pub mod prelude {
     pub use crate::registry::AgentHandle;
     pub use crate::resource_meta::ResourceMeta;
     pub use crate::secrets::{Secret, SecretRef};
+    pub use crate::states::{BackendState, StateTable};
     pub use crate::status::{Phase, TaskStatus};
     pub use crate::{admin, core};
 }
