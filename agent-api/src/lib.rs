@@ -42,6 +42,8 @@ pub mod secrets;
 pub mod server;
 pub mod states;
 pub mod status;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 /// Generated protobuf types and gRPC stubs.
 pub mod proto {
