@@ -98,6 +98,8 @@ enum Flaw {
     None,
     /// Ignores the idempotency key: a new backend job on every create.
     NewJobPerCreate,
+    /// Keys jobs by execution and node only: a retry attempt finds the failed attempt's job.
+    IgnoresRetryAttempt,
     /// `unwrap()`s the handle.
     PanicsOnGarbage,
     /// Reports an undecodable handle as an internal error.
@@ -182,6 +184,11 @@ impl AsyncAgent for RefAgent {
         let fresh = || format!("anon-{}", self.fresh.fetch_add(1, Ordering::SeqCst));
         let job = match (&ctx.idempotency_key, self.flaw) {
             (_, Flaw::NewJobPerCreate) | (None, _) => fresh(),
+            (Some(_), Flaw::IgnoresRetryAttempt) => {
+                let id = ctx.execution.as_ref().and_then(|m| m.task_execution_id.as_ref());
+                let node = id.and_then(|i| i.node_execution_id.as_ref());
+                format!("{:?}/{:?}", node.and_then(|n| n.execution_id.as_ref()).map(|e| &e.name), node.map(|n| &n.node_id))
+            }
             (Some(k), _) => k.as_str().to_owned(),
         };
         self.backend.submit(&job, ms, fail);
@@ -363,6 +370,18 @@ async fn a_new_job_per_create_fails_idempotent_create_without_a_counter_too() {
     let c = report.check(IDEMPOTENT_CREATE).unwrap();
     assert!(c.notes.iter().any(|n| n.contains("rule: cancel through one handle")), "{report}");
     assert!(c.failures.iter().any(|f| f.contains("made two jobs")), "{report}");
+}
+
+#[tokio::test]
+async fn a_retry_attempt_finding_the_old_job_fails_idempotent_create() {
+    let r = fails_exactly(Flaw::IgnoresRetryAttempt, &[IDEMPOTENT_CREATE]).await;
+    assert!(r.check(IDEMPOTENT_CREATE).unwrap().failures.iter().any(|f| f.contains("retry attempt 1 must be exactly one new job")), "{r}");
+    // Without a counter: the same handle for another attempt.
+    let s = subject(Flaw::IgnoresRetryAttempt);
+    let case = Case::new(template("refjob"), inputs(20, false)).async_agent(s.agent.clone()).poll_timeout(Duration::from_secs(3));
+    let report = testkit::run(s.client.clone(), case).await;
+    assert_eq!(failed(&report), [IDEMPOTENT_CREATE], "{report}");
+    assert!(report.check(IDEMPOTENT_CREATE).unwrap().failures[0].contains("returned the resource_meta of attempt 0"), "{report}");
 }
 
 #[tokio::test]

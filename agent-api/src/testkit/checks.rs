@@ -225,28 +225,25 @@ pub(crate) async fn idempotent_create(s: &Session) -> CheckResult {
             ));
         }
     }
-    if s.case.self_describing && after.is_none() {
-        r.note("retry attempt not compared: the handles are self-describing and no count_jobs was given");
-    } else {
-        match s.create(spec, node, 1).await {
-            Err(e) => r.fail(format!("CreateTask for retry attempt 1 failed: {}", describe_error(&e))),
-            Ok(d) => {
-                if let Some(after) = after {
-                    if let Err(e) = s.poll(&d).await {
-                        r.fail(format!("the retry attempt's job did not finish: {e}"));
-                    }
-                    tokio::time::sleep(s.case.settle).await;
-                    let n = s.count_jobs().await.unwrap_or(after).saturating_sub(after);
-                    r.note(format!("retry attempt 1: the backend counted {n} new job(s)"));
-                    r.require(n == 1, || format!("retry attempt 1 must be exactly one new job at the backend, counted {n}"));
-                } else {
-                    r.require(d.meta != handles[0].meta, || {
-                        "retry attempt 1 returned the resource_meta of attempt 0: a new attempt must be a new job (the idempotency key includes retry_attempt)".into()
-                    });
-                    r.note("retry attempt 1 returned another handle");
+    match s.create(spec, node, 1).await {
+        Err(e) => r.fail(format!("CreateTask for retry attempt 1 failed: {}", describe_error(&e))),
+        Ok(d) => {
+            if let Some(after) = after {
+                if let Err(e) = s.poll(&d).await {
+                    r.fail(format!("the retry attempt's job did not finish: {e}"));
                 }
-                handles.push(d);
+                tokio::time::sleep(s.case.settle).await;
+                let n = s.count_jobs().await.unwrap_or(after).saturating_sub(after);
+                r.note(format!("retry attempt 1: the backend counted {n} new job(s)"));
+                r.require(n == 1, || format!("retry attempt 1 must be exactly one new job at the backend, counted {n}"));
+            } else if d.meta != handles[0].meta {
+                r.note("retry attempt 1 returned another handle");
+            } else if s.case.self_describing {
+                r.note("retry attempt 1 returned the same bytes as attempt 0 (acceptable: the handles are self-describing)");
+            } else {
+                r.fail("retry attempt 1 returned the resource_meta of attempt 0: a new attempt must be a new job (the idempotency key includes retry_attempt)");
             }
+            handles.push(d);
         }
     }
     forget(s, &handles).await;
