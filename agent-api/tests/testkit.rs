@@ -286,7 +286,7 @@ fn subject(flaw: Flaw) -> Subject {
     let agent = Arc::new(RefAgent { backend: backend.clone(), flaw, fresh: AtomicU64::new(0) });
     let mut registry = AgentRegistry::new();
     registry.register_async(agent.clone()).unwrap();
-    registry.register_sync(Arc::new(RefSync)).unwrap();
+    registry.register_sync(Arc::new(RefSync::default())).unwrap();
     let client = Arc::new(InProcessClient::new(Arc::new(registry), AgentServices::local(dir.path())));
     Subject { client, backend, agent, _dir: dir }
 }
@@ -474,7 +474,12 @@ async fn silence_about_backend_states_fails_backend_states() {
 // A sync agent, and servers that break the protocol around a correct agent.
 // ---------------------------------------------------------------------------------------
 
-struct RefSync;
+#[derive(Default)]
+struct RefSync {
+    calls: Arc<AtomicU64>,
+    /// Calls its backend twice per execution.
+    twice: bool,
+}
 
 #[async_trait]
 impl SyncAgent for RefSync {
@@ -485,6 +490,7 @@ impl SyncAgent for RefSync {
         vec![TaskCategory::new("refsync", 0)]
     }
     async fn execute(&self, _ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError> {
+        self.calls.fetch_add(if self.twice { 2 } else { 1 }, Ordering::SeqCst);
         if int(&task.inputs, "fail").unwrap_or(0) != 0 {
             return Ok(TaskStatus::failed(AgentError::user("TERN-X002", "asked to fail")));
         }
@@ -496,8 +502,34 @@ fn sync_case() -> Case {
     Case::new(template("refsync"), inputs(0, false))
         .expect_outputs(answer())
         .failing(template("refsync"), inputs(0, true))
-        .sync_agent(Arc::new(RefSync))
+        .sync_agent(Arc::new(RefSync::default()))
         .no_backend_states("answers in-process")
+}
+
+/// A client serving only `agent`, and a case counting its backend calls.
+fn counted_sync(agent: RefSync) -> (Arc<dyn AgentClient>, Case, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let calls = agent.calls.clone();
+    let agent = Arc::new(agent);
+    let mut registry = AgentRegistry::new();
+    registry.register_sync(agent.clone()).unwrap();
+    let client = Arc::new(InProcessClient::new(Arc::new(registry), AgentServices::local(dir.path())));
+    let case = sync_case().sync_agent(agent).count_jobs(move || {
+        let calls = calls.clone();
+        async move { calls.load(Ordering::SeqCst) }
+    });
+    (client, case, dir)
+}
+
+#[tokio::test]
+async fn a_sync_agent_calling_its_backend_twice_fails_execution_mode() {
+    let (client, case, _dir) = counted_sync(RefSync::default());
+    let report = testkit::run(client, case).await;
+    report.assert_passes();
+    assert!(report.check(EXECUTION_MODE).unwrap().notes.iter().any(|n| n.contains("counted 1 call")), "{report}");
+    let (client, case, _dir) = counted_sync(RefSync { twice: true, ..Default::default() });
+    let report = testkit::run(client, case).await;
+    assert_eq!(failed(&report), [EXECUTION_MODE], "{report}");
 }
 
 #[tokio::test]

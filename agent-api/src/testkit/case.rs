@@ -123,7 +123,8 @@ impl Case {
 
     /// Counts jobs submitted to the backend (an emulator's job list, lines a command appends
     /// to a file, requests an HTTP sink received). With it, "one job per
-    /// `task_execution_id`" is checked by counting; without it, by comparing handles.
+    /// `task_execution_id`" is checked by counting; without it, by comparing handles. For a
+    /// sync agent, one ExecuteTaskSync must count exactly one.
     pub fn count_jobs<F, Fut>(mut self, count: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,

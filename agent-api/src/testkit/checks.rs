@@ -43,7 +43,7 @@ pub fn title(name: &str) -> &'static str {
         DELETE_IDEMPOTENT => "DeleteTask answers OK twice on a running job, on a finished job and after the job is gone; GetTask then reports ABORTED or the phase it finished with",
         OUTPUTS_MATCH_INTERFACE => "the successful task SUCCEEDS with outputs matching the template's interface (and equal to the expected outputs, when given)",
         FAILURE_REPORTED => "the failing task ends FAILED/RETRYABLE_FAILED with a message, or is refused at create with a clean error; never a panic, INTERNAL or SUCCEEDED",
-        EXECUTION_MODE => "a sync agent's ExecuteTaskSync ends in a terminal phase and its async API is refused as the wrong mode (TERN-A007); an async agent's ExecuteTaskSync likewise",
+        EXECUTION_MODE => "a sync agent's ExecuteTaskSync ends in a terminal phase (reaching the backend once, when jobs are counted) and its async API is refused as the wrong mode (TERN-A007); an async agent's ExecuteTaskSync likewise",
         UNKNOWN_TASK_TYPE => "an unknown task type, or an unknown version of this one, is NOT_FOUND naming it",
         BACKEND_STATES => "every declared backend state maps to a defined phase, once; an undeclared state is the explicit retryable failure TERN-B001, naming it",
         _ => "",
@@ -566,6 +566,7 @@ pub(crate) async fn execution_mode(s: &Session) -> CheckResult {
     let mut r = result(EXECUTION_MODE);
     let spec = &s.case.success;
     if s.is_sync {
+        let before = s.count_jobs().await;
         match s.execute(spec, "mode").await {
             Ok(res) => {
                 r.require(is_terminal(phase_of(&res)), || {
@@ -573,6 +574,12 @@ pub(crate) async fn execution_mode(s: &Session) -> CheckResult {
                 });
             }
             Err(e) => r.fail(format!("ExecuteTaskSync failed: {}", describe_error(&e))),
+        }
+        if let Some(before) = before {
+            tokio::time::sleep(s.case.settle).await;
+            let n = s.count_jobs().await.unwrap_or(before).saturating_sub(before);
+            r.note(format!("one ExecuteTaskSync: the backend counted {n} call(s)"));
+            r.require(n == 1, || format!("one ExecuteTaskSync must reach the backend exactly once, counted {n}"));
         }
         match s.create(spec, "mode", 0).await {
             Ok(h) => r.fail(format!("CreateTask on a sync agent returned a handle ({} bytes)", h.meta.len())),
