@@ -2,6 +2,17 @@
 //! `tern.toml` configures for `tern serve` (confined data store, admission wrappers), and
 //! the kit talks to it through `GrpcAgentClient`, as FlytePropeller or a remote Tern would.
 //! The "remote" case of every agent.
+// Each test needs its agent's cargo feature; with some off, helpers go unused.
+#![cfg_attr(
+    not(all(
+        feature = "agent-echo",
+        feature = "agent-sleep",
+        feature = "agent-webhook",
+        feature = "agent-shell",
+        feature = "agent-duckdb"
+    )),
+    allow(unused_imports, dead_code)
+)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
