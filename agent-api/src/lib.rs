@@ -1,6 +1,9 @@
 //! Tern's agent API: Flyte's v1 agent protocol (wire-compatible with flyteidl 1.16.8),
 //! the traits an agent implements, a registry, a tonic server adapter and clients.
 //!
+//! An agent whose backend reports states maps them through a [`states::StateTable`]. Every
+//! agent runs the conformance kit, `testkit` (cargo feature `testkit`), in its tests.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use tern_agent_api::prelude::*;
