@@ -98,6 +98,8 @@ enum Flaw {
     None,
     /// Ignores the idempotency key: a new backend job on every create.
     NewJobPerCreate,
+    /// The same, and each job's output is its own number.
+    NewJobPerCreateNumbered,
     /// Keys jobs by execution and node only: a retry attempt finds the failed attempt's job.
     IgnoresRetryAttempt,
     /// `unwrap()`s the handle.
@@ -183,7 +185,7 @@ impl AsyncAgent for RefAgent {
         let fail = int(&task.inputs, "fail").unwrap_or(0) != 0;
         let fresh = || format!("anon-{}", self.fresh.fetch_add(1, Ordering::SeqCst));
         let job = match (&ctx.idempotency_key, self.flaw) {
-            (_, Flaw::NewJobPerCreate) | (None, _) => fresh(),
+            (_, Flaw::NewJobPerCreate | Flaw::NewJobPerCreateNumbered) | (None, _) => fresh(),
             (Some(_), Flaw::IgnoresRetryAttempt) => {
                 let id = ctx.execution.as_ref().and_then(|m| m.task_execution_id.as_ref());
                 let node = id.and_then(|i| i.node_execution_id.as_ref());
@@ -221,6 +223,10 @@ impl AsyncAgent for RefAgent {
             let mut outputs = answer();
             if self.flaw == Flaw::WrongOutputs {
                 outputs.literals.insert("n".into(), lit(P::StringValue("42".into())));
+            }
+            if self.flaw == Flaw::NewJobPerCreateNumbered {
+                let number = handle.job.trim_start_matches("anon-").parse().unwrap_or(-1);
+                outputs.literals.insert("n".into(), lit(P::Integer(number)));
             }
             status.outputs = Some(outputs);
         }
@@ -382,6 +388,22 @@ async fn a_retry_attempt_finding_the_old_job_fails_idempotent_create() {
     let report = testkit::run(s.client.clone(), case).await;
     assert_eq!(failed(&report), [IDEMPOTENT_CREATE], "{report}");
     assert!(report.check(IDEMPOTENT_CREATE).unwrap().failures[0].contains("returned the resource_meta of attempt 0"), "{report}");
+}
+
+#[tokio::test]
+async fn with_neither_counter_nor_long_task_differing_results_fail_idempotent_create() {
+    let s = subject(Flaw::NewJobPerCreateNumbered);
+    let case = Case::new(template("refjob"), inputs(20, false)).async_agent(s.agent.clone()).poll_timeout(Duration::from_secs(3));
+    let report = testkit::run(s.client.clone(), case).await;
+    assert_eq!(failed(&report), [IDEMPOTENT_CREATE], "{report}");
+    let c = report.check(IDEMPOTENT_CREATE).unwrap();
+    assert!(c.notes.iter().any(|n| n.contains("rule: same terminal result") && n.contains("weaker")), "{report}");
+    assert!(c.failures[0].contains("reached different results"), "{report}");
+    // The weak rule is weak: jobs with equal results pass it, and the report says which rule held.
+    let s = subject(Flaw::NewJobPerCreate);
+    let case = Case::new(template("refjob"), inputs(20, false)).async_agent(s.agent.clone()).poll_timeout(Duration::from_secs(3));
+    let report = testkit::run(s.client.clone(), case).await;
+    assert_eq!(report.outcome(IDEMPOTENT_CREATE), Some(Outcome::Passed), "{report}");
 }
 
 #[tokio::test]
@@ -557,6 +579,8 @@ enum ServerFlaw {
     SyncCreates,
     /// Panics in DeleteTask, outside any guard.
     PanicsOnDelete,
+    /// ListAgents never answers.
+    HangsOnListAgents,
 }
 
 /// A server around a correct agent that breaks one rule.
@@ -589,6 +613,9 @@ impl AgentClient for Bent {
     async fn list_agents(&self) -> Result<Vec<admin::Agent>, AgentError> {
         if self.flaw == ServerFlaw::ListsNothing {
             return Ok(Vec::new());
+        }
+        if self.flaw == ServerFlaw::HangsOnListAgents {
+            std::future::pending::<()>().await;
         }
         self.inner.list_agents().await
     }
@@ -662,6 +689,15 @@ async fn a_panicking_client_fails_checks_instead_of_the_run() {
     assert!(!r.passed());
     assert!(r.failed().any(|c| c.failures.iter().any(|f| f.contains("the check panicked") && f.contains("delete exploded"))), "{r}");
     assert_eq!(r.results.len(), ALL.len(), "every check still ran:\n{r}");
+}
+
+#[tokio::test]
+async fn a_hanging_call_fails_its_check_after_the_time_budget() {
+    let s = subject(Flaw::None);
+    let client = Arc::new(Bent { inner: s.client.clone(), flaw: ServerFlaw::HangsOnListAgents });
+    let report = testkit::run(client, full_case(&s).check_timeout(Duration::from_secs(2))).await;
+    assert_eq!(failed(&report), [AGENT_METADATA], "{report}");
+    assert!(report.check(AGENT_METADATA).unwrap().failures[0].contains("did not finish within 2s"), "{report}");
 }
 
 #[tokio::test]

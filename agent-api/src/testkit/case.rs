@@ -52,6 +52,7 @@ pub struct Case {
     pub(crate) poll_timeout: Duration,
     pub(crate) poll_interval: Duration,
     pub(crate) settle: Duration,
+    pub(crate) check_timeout: Option<Duration>,
     pub(crate) count_jobs: Option<JobCounter>,
     pub(crate) agent: Option<AgentHandle>,
     pub(crate) states: StatesDecl,
@@ -73,6 +74,7 @@ impl Case {
             poll_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_millis(50),
             settle: Duration::from_millis(200),
+            check_timeout: None,
             count_jobs: None,
             agent: None,
             states: StatesDecl::Unsaid,
@@ -118,6 +120,13 @@ impl Case {
     /// Time between two `GetTask` calls while waiting (default 50 ms).
     pub fn poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval;
+        self
+    }
+
+    /// Longest one check may take before it fails as hung (default: 8 × the poll timeout
+    /// + 60 s; the `backend_states` check gets 4 poll timeouts more).
+    pub fn check_timeout(mut self, timeout: Duration) -> Self {
+        self.check_timeout = Some(timeout);
         self
     }
 

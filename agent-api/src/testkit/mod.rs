@@ -84,7 +84,7 @@ pub async fn run(client: Arc<dyn AgentClient>, case: Case) -> Report {
         r.fail("the successful task's template has an empty `type`");
         return Report { subject, target, results: vec![r] };
     }
-    let budget = case.poll_timeout * 8 + Duration::from_secs(60);
+    let budget = case.check_timeout.unwrap_or(case.poll_timeout * 8 + Duration::from_secs(60));
     let mut session = Session { client, case, category: category.to_proto(), run: session::run_id(), is_sync: false };
     let mut results = Vec::new();
 
@@ -100,7 +100,10 @@ pub async fn run(client: Arc<dyn AgentClient>, case: Case) -> Report {
     results.push(guarded(checks::FAILURE_REPORTED, budget, checks::failure_reported(s)).await);
     results.push(guarded(checks::EXECUTION_MODE, budget, checks::execution_mode(s)).await);
     results.push(guarded(checks::UNKNOWN_TASK_TYPE, budget, checks::unknown_task_type(s)).await);
-    let states_budget = budget + s.case.poll_timeout * 4;
+    let states_budget = match s.case.check_timeout {
+        Some(t) => t,
+        None => budget + s.case.poll_timeout * 4,
+    };
     results.push(guarded(checks::BACKEND_STATES, states_budget, checks::backend_states(s)).await);
     Report { subject, target, results }
 }
