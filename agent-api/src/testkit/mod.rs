@@ -3,18 +3,21 @@
 //! agent in this process ([`InProcessClient`](crate::dispatch::InProcessClient)), a plugin,
 //! or a remote server ([`GrpcAgentClient`](crate::grpc_client::GrpcAgentClient)).
 //!
-//! **Every agent runs it** in its crate's tests (`tests/conformance.rs`), with
+//! **Every agent runs it — in-tree, plugin or remote — and every later agent must**, in its
+//! crate's tests (`tests/conformance.rs`), with
 //! `tern-agent-api = { workspace = true, features = ["testkit"] }` in `[dev-dependencies]`.
+//! An agent with a backend gives the kit its emulator: [`Case::count_jobs`] and
+//! [`Case::drive_state`]. `docs/architecture.md` ("Agent conformance kit") has the details.
 //!
 //! | check | requires |
 //! |---|---|
 //! | `agent_metadata` | ListAgents/GetAgent name one agent for the task category, in its mode |
-//! | `idempotent_create` | CreateTask repeated with one `task_execution_id` (two at once, one after) is one job — counted at the backend with [`Case::count_jobs`], else identical handles, else (weaker, said so) the same terminal result; retry attempt 1 is another job |
+//! | `idempotent_create` | CreateTask repeated with one `task_execution_id` (two at once, one after) is one job — counted at the backend with [`Case::count_jobs`], else identical handles, else deleting through one handle must abort the [`Case::long_running`] job behind the other, else (weakest, said so) the same terminal result; retry attempt 1 is another job |
 //! | `bad_resource_meta` | GetTask/DeleteTask with garbled handles (empty, random bytes, not JSON, wrong JSON shape, `{"v":99}`, 100 000-deep nesting, 1 MiB, variations of a real handle) → `INVALID_ARGUMENT`/`NOT_FOUND` with a message; a well-formed handle of a job nobody created → that, or a terminal failure; never a panic (`TERN-A012`), `INTERNAL`/`UNKNOWN`, or a job that looks alive |
 //! | `delete_idempotent` | DeleteTask twice on a running job (→ `ABORTED`), on a finished one (→ stays finished), and once more after → OK every time |
 //! | `outputs_match_interface` | the successful task SUCCEEDS with outputs passing [`check_outputs`](crate::outputs::check_outputs) (and equal to [`Case::expect_outputs`]) |
 //! | `failure_reported` | the [`Case::failing`] task ends `FAILED`/`RETRYABLE_FAILED` with a message (or is refused cleanly at create) |
-//! | `execution_mode` | sync: ExecuteTaskSync is terminal and the async API is refused as the wrong mode (`TERN-A007`); async: ExecuteTaskSync is refused |
+//! | `execution_mode` | sync: ExecuteTaskSync is terminal (and reaches the backend once, when jobs are counted) and the async API is refused as the wrong mode (`TERN-A007`); async: ExecuteTaskSync is refused |
 //! | `unknown_task_type` | an unknown task type or version is `NOT_FOUND` naming it |
 //! | `backend_states` | the agent's [`StateTable`](crate::states::StateTable) maps every state to a defined phase, once, and an undeclared state is `RETRYABLE_FAILED` `TERN-B001`; with [`Case::drive_state`], end to end through GetTask |
 //!
