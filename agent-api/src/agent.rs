@@ -9,6 +9,7 @@ use crate::context::TaskContext;
 use crate::error::AgentError;
 use crate::proto::flyteidl::{admin, core};
 use crate::resource_meta::ResourceMeta;
+use crate::states::StateTable;
 use crate::status::TaskStatus;
 
 /// What a create (async) or execute (sync) call hands the agent.
@@ -75,6 +76,14 @@ pub trait AsyncAgent: Send + Sync + 'static {
     ) -> Result<LogPage, AgentError> {
         Err(AgentError::unimplemented(format!("GetTaskLogs for {}", self.name())))
     }
+
+    /// Optional: every state the agent's backend reports, mapped to a phase. An agent that
+    /// talks to a backend with states declares them here and maps what the backend says
+    /// through [`StateTable::classify`] in `get`; the conformance kit checks the table.
+    /// `None` (the default): the agent has no backend states of its own.
+    fn backend_states(&self) -> Option<&StateTable> {
+        None
+    }
 }
 
 /// An agent that runs the task within one call and returns a terminal status.
@@ -85,4 +94,9 @@ pub trait SyncAgent: Send + Sync + 'static {
     fn task_categories(&self) -> Vec<TaskCategory>;
 
     async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError>;
+
+    /// Optional: every state the agent's backend reports (see [`AsyncAgent::backend_states`]).
+    fn backend_states(&self) -> Option<&StateTable> {
+        None
+    }
 }

@@ -67,6 +67,10 @@ pub mod codes {
     pub const RESOURCE_EXHAUSTED: &str = "TERN-A013";
     pub const BAD_AGENT_CONFIG: &str = "TERN-A014";
     pub const SECRET_MISSING: &str = "TERN-S001";
+    /// A backend reported a state its agent's [`StateTable`](crate::states::StateTable) does not know.
+    pub const UNKNOWN_BACKEND_STATE: &str = "TERN-B001";
+    /// A backend reported a failure state (the table's default code for one).
+    pub const BACKEND_FAILED: &str = "TERN-B002";
 }
 
 const CODE_HEADER: &str = "tern-error-code";

@@ -1,6 +1,9 @@
 //! Tern's agent API: Flyte's v1 agent protocol (wire-compatible with flyteidl 1.16.8),
 //! the traits an agent implements, a registry, a tonic server adapter and clients.
 //!
+//! An agent whose backend reports states maps them through a [`states::StateTable`]. Every
+//! agent runs the conformance kit, `testkit` (cargo feature `testkit`), in its tests.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use tern_agent_api::prelude::*;
@@ -40,7 +43,10 @@ pub mod registry;
 pub mod resource_meta;
 pub mod secrets;
 pub mod server;
+pub mod states;
 pub mod status;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 /// Generated protobuf types and gRPC stubs.
 pub mod proto {
@@ -82,6 +88,7 @@ pub mod prelude {
     pub use crate::registry::AgentHandle;
     pub use crate::resource_meta::ResourceMeta;
     pub use crate::secrets::{Secret, SecretRef};
+    pub use crate::states::{BackendState, StateTable};
     pub use crate::status::{Phase, TaskStatus};
     pub use crate::{admin, core};
 }

@@ -26,6 +26,14 @@ impl AgentHandle {
         matches!(self, Self::Sync(_))
     }
 
+    /// The agent's declared backend states, if any.
+    pub fn backend_states(&self) -> Option<&crate::states::StateTable> {
+        match self {
+            Self::Async(a) => a.backend_states(),
+            Self::Sync(a) => a.backend_states(),
+        }
+    }
+
     fn categories(&self) -> Vec<TaskCategory> {
         match self {
             Self::Async(a) => a.task_categories(),

@@ -11,7 +11,8 @@
 //!   fails fast; a template without declared outputs echoes anything.
 //! - `resource_meta` is `{"v":1,"inputs":"<base64 of the protobuf LiteralMap>"}`, so it
 //!   is as large as the inputs: fine for benchmarks, not a pattern for real agents.
-//! - `get` always reports SUCCEEDED; `delete` has nothing to cancel.
+//! - `get` always reports SUCCEEDED; `delete` has nothing to cancel, but like `get` it
+//!   refuses a handle this agent cannot have produced (`INVALID_ARGUMENT`, TERN-A003).
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -85,7 +86,9 @@ impl AsyncAgent for EchoAgent {
         Ok(TaskStatus::succeeded(Some(Self::inputs_of(meta)?)))
     }
 
-    async fn delete(&self, _ctx: &TaskContext, _meta: &ResourceMeta) -> Result<(), AgentError> {
-        Ok(())
+    /// Nothing to cancel; a garbled handle is still refused, so a caller's corrupt record
+    /// is noticed rather than reported cancelled.
+    async fn delete(&self, _ctx: &TaskContext, meta: &ResourceMeta) -> Result<(), AgentError> {
+        Self::inputs_of(meta).map(|_| ())
     }
 }

@@ -126,5 +126,11 @@ async fn bad_handles_are_invalid_arguments() {
             .unwrap_err();
         assert_eq!(err.code, api_codes::BAD_RESOURCE_META, "{err}");
         assert_eq!(err.grpc_code(), tonic::Code::InvalidArgument);
+        // Delete has nothing to cancel, but refuses the handle all the same.
+        let err = client
+            .delete_task(admin::DeleteTaskRequest { resource_meta: meta.to_vec(), task_category: Some(category()), ..Default::default() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, api_codes::BAD_RESOURCE_META, "{err}");
     }
 }

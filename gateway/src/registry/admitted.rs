@@ -47,6 +47,10 @@ impl AsyncAgent for AdmittedAsync {
     async fn logs(&self, ctx: &TaskContext, meta: &ResourceMeta, lines: u64, token: &str) -> Result<LogPage, AgentError> {
         self.inner.logs(ctx, meta, lines, token).await
     }
+
+    fn backend_states(&self) -> Option<&StateTable> {
+        self.inner.backend_states()
+    }
 }
 
 pub struct AdmittedSync {
@@ -67,6 +71,10 @@ impl SyncAgent for AdmittedSync {
     async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError> {
         let _slot = self.admission.admit_call().await?;
         self.inner.execute(ctx, task).await
+    }
+
+    fn backend_states(&self) -> Option<&StateTable> {
+        self.inner.backend_states()
     }
 }
 
