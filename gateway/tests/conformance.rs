@@ -1,5 +1,6 @@
-//! The agent conformance kit over real gRPC: `tern_gateway::serve` hosts the agents a
-//! `tern.toml` configures for `tern serve` (confined data store, admission wrappers), and
+//! The agent conformance kit over real gRPC: `tern_gateway::serve_gateway` hosts the agents
+//! a `tern.toml` configures for `tern serve` behind its router (owner-tagged handles,
+//! confined data store, admission wrappers), and
 //! the kit talks to it through `GrpcAgentClient`, as FlytePropeller or a remote Tern would.
 //! The "remote" case of every agent.
 // Each test needs its agent's cargo feature; with some off, helpers go unused.
@@ -42,10 +43,11 @@ impl Remote {
         let mut config =
             GatewayConfig::parse_with_env(toml, Some(Path::new("tern.toml")), Arc::new(BTreeMap::new())).unwrap();
         config.data_store.root = store.path().to_owned();
-        let (local, built) = tern_gateway::in_process_client(&config, Mode::Serve).unwrap();
-        let server = tern_gateway::serve(Arc::new(local), "127.0.0.1:0").await.unwrap();
+        // Exactly what `tern serve` runs: the router (envelopes, limits) over the agents.
+        let gateway = tern_gateway::Gateway::build(&config, Mode::Serve, Default::default()).unwrap();
+        let server = tern_gateway::serve_gateway(&gateway, "127.0.0.1:0").await.unwrap();
         let client = GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap();
-        Self { client: Arc::new(client), registry: built.registry, server: Some(server), _store: store }
+        Self { client: Arc::new(client), registry: gateway.built.registry.clone(), server: Some(server), _store: store }
     }
 
     /// The served agent object behind `task_type` (for its declared states and mode).
