@@ -278,6 +278,20 @@ def local_groups(tern_bin, logs_dir, tmp_path):
             local.process.stop()
 
 
+def test_placeholder_secrets_keep_every_group_from_starting(tern_bin, logs_dir, tmp_path):
+    """secrets.yaml as committed: no group may start with a published placeholder as a token or handle key."""
+    checker = deploy_check.load_groups(REPO, tern_bin, tmp_path / "check")
+    committed = {(s.name, k): str(v) for s in checker.of_kind("Secret") for k, v in (s.doc.get("stringData") or {}).items()}
+    for g in checker.groups:
+        local = LocalGroup(g, tmp_path / "groups")
+        config = local.prepare(committed, {})
+        result = subprocess.run([str(tern_bin), "serve", "--config", str(config), "--addr", local.address],
+                                env=child_env(local.env(committed)), cwd=local.root, capture_output=True, text=True,
+                                timeout=60)
+        assert result.returncode == 2, (g.name, result.stderr)
+        assert "16 characters" in result.stderr, (g.name, result.stderr)
+
+
 def secret_ref(group: deploy_check.Group, ref: str) -> tuple:
     """(Secret name, key) behind a `file:` reference of the group's config."""
     path = ref[len("file:"):]
