@@ -39,6 +39,7 @@ pub mod idempotency;
 pub mod local_jobs;
 pub mod metrics;
 pub mod outputs;
+pub mod plugin;
 pub mod registry;
 pub mod resource_meta;
 pub mod secrets;

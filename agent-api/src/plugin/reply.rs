@@ -1,0 +1,160 @@
+//! Replies across the ABI, used by both sides: a guard that answers exactly once (an error
+//! if it is dropped unanswered), and the two ways of receiving an answer (a oneshot channel
+//! for replies that come later, a slot for replies that come before the call returns).
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use tokio::sync::oneshot;
+
+use super::abi::{ReplyFn, STATUS_ERROR, STATUS_OK};
+use super::wire::{plugin_codes, WireError};
+use crate::error::AgentError;
+
+/// A reply owed to the other side. Answers exactly once: [`ok`](Self::ok) or
+/// [`err`](Self::err), or, when dropped unanswered (a panic unwinding, a runtime dropping
+/// the future), an error saying so.
+pub struct Replier {
+    target: Option<(ReplyFn, usize)>,
+    /// What was being done, for the dropped-reply message.
+    what: &'static str,
+}
+
+// SAFETY: the ABI requires reply functions and their contexts to be usable from any thread.
+unsafe impl Send for Replier {}
+
+impl Replier {
+    /// # Safety
+    /// `reply` and `ctx` must come from the other side of the ABI, which accepts exactly one
+    /// call of `reply(ctx, ..)` from any thread.
+    pub unsafe fn new(reply: ReplyFn, ctx: *mut c_void, what: &'static str) -> Self {
+        Self { target: Some((reply, ctx as usize)), what }
+    }
+
+    /// Whether the reply was already sent.
+    pub fn is_sent(&self) -> bool {
+        self.target.is_none()
+    }
+
+    pub fn ok(mut self, payload: &[u8]) {
+        self.send(STATUS_OK, payload);
+    }
+
+    pub fn err(mut self, error: &AgentError) {
+        self.send(STATUS_ERROR, &WireError::from_agent(error).encode_bytes());
+    }
+
+    pub fn err_wire(mut self, error: &WireError) {
+        self.send(STATUS_ERROR, &error.encode_bytes());
+    }
+
+    /// Answers with an error unless already answered (for use after `catch_unwind`).
+    pub fn err_if_unsent(&mut self, error: &AgentError) {
+        self.send(STATUS_ERROR, &WireError::from_agent(error).encode_bytes());
+    }
+
+    fn send(&mut self, status: u32, payload: &[u8]) {
+        if let Some((reply, ctx)) = self.target.take() {
+            // SAFETY: `reply`/`ctx` are the pair handed over in `new`, used exactly once here
+            // (`take`), with a payload borrowed for the duration of the call.
+            unsafe { reply(ctx as *mut c_void, status, payload.as_ptr(), payload.len()) };
+        }
+    }
+}
+
+impl Drop for Replier {
+    fn drop(&mut self) {
+        if self.target.is_some() {
+            let e = AgentError::internal(
+                plugin_codes::PROTOCOL,
+                format!("the reply to {} was dropped before it was sent (its task was cancelled or its runtime stopped)", self.what),
+            );
+            self.err_if_unsent(&e);
+        }
+    }
+}
+
+type Answer = (u32, Vec<u8>);
+
+/// A reply that comes later: pass `(reply, ctx)` to the other side and await the receiver.
+/// If the other side never answers, the `ctx` box leaks (the other side broke the ABI).
+pub fn channel() -> (ReplyFn, *mut c_void, oneshot::Receiver<Answer>) {
+    let (tx, rx) = oneshot::channel::<Answer>();
+    let ctx = Box::into_raw(Box::new(tx)) as *mut c_void;
+    (oneshot_reply, ctx, rx)
+}
+
+/// The payload of an answer: `Ok(bytes)` or the decoded error.
+pub fn into_result(answer: Result<Answer, oneshot::error::RecvError>, from: &str) -> Result<Vec<u8>, AgentError> {
+    into_wire_result(answer, from).map_err(WireError::into_agent)
+}
+
+/// [`into_result`] keeping the error's wire form (data store errors rebuild their variant).
+pub fn into_wire_result(answer: Result<Answer, oneshot::error::RecvError>, from: &str) -> Result<Vec<u8>, WireError> {
+    let protocol = |m: String| WireError::from_agent(&AgentError::internal(plugin_codes::PROTOCOL, m));
+    match answer {
+        Ok((STATUS_OK, bytes)) => Ok(bytes),
+        Ok((STATUS_ERROR, bytes)) => {
+            Err(<WireError as prost::Message>::decode(bytes.as_slice()).unwrap_or_else(|e| {
+                protocol(format!("{from} answered an error that cannot be decoded ({e})"))
+            }))
+        }
+        Ok((status, _)) => Err(protocol(format!("{from} answered unknown status {status}"))),
+        Err(_) => Err(protocol(format!("{from} dropped its reply"))),
+    }
+}
+
+unsafe extern "C" fn oneshot_reply(ctx: *mut c_void, status: u32, ptr: *const u8, len: usize) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `ctx` is the `Box<Sender>` made by `channel`, and the ABI answers it once.
+        let tx = unsafe { Box::from_raw(ctx as *mut oneshot::Sender<Answer>) };
+        // SAFETY: the payload is readable for the duration of this call.
+        let bytes = unsafe { copy_payload(ptr, len) };
+        let _ = tx.send((status, bytes));
+    }));
+}
+
+/// A reply that comes before the call returns: pass `(sync_reply, slot.as_ctx())`.
+#[derive(Default)]
+pub struct Slot(Option<Answer>);
+
+impl Slot {
+    pub fn as_ctx(&mut self) -> *mut c_void {
+        self as *mut Slot as *mut c_void
+    }
+
+    pub fn into_result(self, from: &str) -> Result<Vec<u8>, AgentError> {
+        self.into_wire_result(from).map_err(WireError::into_agent)
+    }
+
+    pub fn into_wire_result(self, from: &str) -> Result<Vec<u8>, WireError> {
+        match self.0 {
+            Some(answer) => into_wire_result(Ok(answer), from),
+            None => Err(WireError::from_agent(&AgentError::internal(
+                plugin_codes::PROTOCOL,
+                format!("{from} returned without answering"),
+            ))),
+        }
+    }
+}
+
+/// The [`ReplyFn`] of a [`Slot`].
+pub unsafe extern "C" fn sync_reply(ctx: *mut c_void, status: u32, ptr: *const u8, len: usize) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: `ctx` is a `&mut Slot` alive for the call that passed it (the answer comes
+        // before that call returns).
+        let slot = unsafe { &mut *(ctx as *mut Slot) };
+        // SAFETY: the payload is readable for the duration of this call.
+        slot.0 = Some((status, unsafe { copy_payload(ptr, len) }));
+    }));
+}
+
+/// # Safety
+/// `ptr` must be null with `len == 0`, or point to `len` readable bytes.
+pub unsafe fn copy_payload(ptr: *const u8, len: usize) -> Vec<u8> {
+    if ptr.is_null() || len == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
+    }
+}
