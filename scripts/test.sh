@@ -4,7 +4,8 @@
 #  1. installs the pinned Python peers (flyteidl, flytekit[connector], grpcio-*, pytest, pandas, pyarrow,
 #     moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
 #     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes);
-#  2. builds the `tern` binary (debug) and runs `cargo test --workspace` (with TERN_PYTHON exported: the
+#  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
+#     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
 #  3. runs the Python interop tests (tests/interop) against that binary and against flytekit's own server;
 #  4. prints one closing line: "N passed, M failed".
@@ -147,6 +148,18 @@ else
     warn "cargo build --bin tern failed"
     FAILED=$((FAILED + 1))
     BREAKDOWN+=("build: FAILED")
+fi
+
+say "cargo build --manifest-path examples/plugin-agent/Cargo.toml   (the example plugin the plugin tests load)"
+unset TERN_PLUGIN_EXAMPLE
+PLUGIN_LIB="$TARGET_DIR/debug/libtern_plugin_example.so"
+if cargo build --manifest-path examples/plugin-agent/Cargo.toml --target-dir "$TARGET_DIR" && [[ -f "$PLUGIN_LIB" ]]; then
+    export TERN_PLUGIN_EXAMPLE="$PLUGIN_LIB"
+    echo "    TERN_PLUGIN_EXAMPLE=$TERN_PLUGIN_EXAMPLE"
+else
+    warn "building the example plugin failed"
+    FAILED=$((FAILED + 1))
+    BREAKDOWN+=("build: example plugin FAILED")
 fi
 
 say "cargo test --workspace --no-fail-fast"

@@ -146,6 +146,16 @@ impl Admission {
         self.inner.limit.as_ref().map(|l| l.max)
     }
 
+    /// What happens when every slot is taken (`Queue` when unlimited).
+    pub fn on_full(&self) -> OnFull {
+        self.inner.limit.as_ref().map(|l| l.on_full).unwrap_or_default()
+    }
+
+    /// How long a call waits for a slot under `Queue` (zero when unlimited).
+    pub fn queue_timeout(&self) -> Duration {
+        self.inner.limit.as_ref().map(|l| l.queue_timeout).unwrap_or_default()
+    }
+
     /// Slots taken now.
     pub fn in_use(&self) -> usize {
         self.inner.counts.in_use.load(Ordering::Relaxed)

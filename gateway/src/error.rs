@@ -29,4 +29,6 @@ pub enum GatewayError {
     Auth(String),
     #[error("[TERN-G012] routing: {0}")]
     Routing(String),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
 }

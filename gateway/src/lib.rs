@@ -6,6 +6,7 @@
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod plugins;
 pub mod registry;
 pub mod routing;
 pub mod security;
@@ -59,7 +60,9 @@ pub fn in_process_client_with(
 ) -> Result<(InProcessClient, BuiltAgents), GatewayError> {
     let services = services(config, mode, metrics);
     let host = HostResources { env: config.origin.env.clone(), ..HostResources::detect() };
-    let built = registry::build(config, mode, &services, &host, &registry::compiled::compiled_in())?;
+    let agents = plugins::agent_entries(config)?;
+    let mut built = registry::build(config, mode, &services, &host, &agents.entries)?;
+    built.not_served.extend(agents.skipped);
     Ok((InProcessClient::new(built.registry.clone(), services), built))
 }
 

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use tern_agent_api::factory::HostResources;
 use tern_gateway::config::show;
-use tern_gateway::registry::{self, compiled};
+use tern_gateway::registry;
 use tern_gateway::{GatewayConfig, Mode};
 
 use super::fail;
@@ -15,7 +15,14 @@ pub fn show(config_path: Option<&Path>, mode: Mode, json: bool) -> Exit {
         Err(e) => return fail(Exit::Usage, e),
     };
     let host = HostResources { env: config.origin.env.clone(), ..HostResources::detect() };
-    let planned = match registry::plan(&config, mode, &host, &compiled::compiled_in()) {
+    let agents = match tern_gateway::plugins::agent_entries(&config) {
+        Ok(a) => a,
+        Err(e) => return fail(Exit::Usage, e),
+    };
+    for (file, why) in &agents.skipped {
+        eprintln!("warning: plugin {file} left out: {why}");
+    }
+    let planned = match registry::plan(&config, mode, &host, &agents.entries) {
         Ok(p) => p,
         Err(e) => return fail(Exit::Usage, e),
     };

@@ -3,7 +3,6 @@
 //! macro; everything here is automatic: settings checks, the agent's tokio runtime, the
 //! host's data store and secrets, and catching every panic before it reaches the boundary.
 use std::ffi::c_void;
-use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -283,40 +282,38 @@ fn task(request: &mut CallRequest) -> Result<TaskRequest, AgentError> {
     Ok(TaskRequest { template, inputs: request.inputs.take().unwrap_or_default() })
 }
 
-fn run(instance: Arc<Instance>, op: u32, mut request: CallRequest) -> impl Future<Output = Result<Vec<u8>, AgentError>> + Send {
-    async move {
-        let ctx = context(&instance, &mut request);
-        let meta = ResourceMeta::from_bytes(std::mem::take(&mut request.resource_meta));
-        match (&instance.agent, op) {
-            (AgentHandle::Async(a), op::CREATE) => Ok(a.create(&ctx, task(&mut request)?).await?.into_bytes()),
-            (AgentHandle::Async(a), op::GET) => Ok(StatusReply::from_status(a.get(&ctx, &meta).await?).encode_to_vec()),
-            (AgentHandle::Async(a), op::DELETE) => a.delete(&ctx, &meta).await.map(|()| Vec::new()),
-            (AgentHandle::Async(a), op::METRICS) => {
-                let query = MetricsQuery {
-                    queries: request.queries,
-                    start_time: request.start_time,
-                    end_time: request.end_time,
-                    step: request.step,
-                };
-                Ok(MetricsReply { results: a.metrics(&ctx, &meta, query).await? }.encode_to_vec())
-            }
-            (AgentHandle::Async(a), op::LOGS) => {
-                let page = a.logs(&ctx, &meta, request.log_lines, &request.log_token).await?;
-                Ok(LogsReply { lines: page.lines, next_token: page.next_token }.encode_to_vec())
-            }
-            (AgentHandle::Sync(a), op::EXECUTE) => {
-                Ok(StatusReply::from_status(a.execute(&ctx, task(&mut request)?).await?).encode_to_vec())
-            }
-            (agent, op) => Err(AgentError::invalid_argument(
-                codes::WRONG_EXECUTION_MODE,
-                format!(
-                    "plugin agent {:?} is {} and does not offer {}",
-                    agent.name(),
-                    if agent.is_sync() { "synchronous" } else { "asynchronous" },
-                    op::name(op)
-                ),
-            )),
+async fn run(instance: Arc<Instance>, op: u32, mut request: CallRequest) -> Result<Vec<u8>, AgentError> {
+    let ctx = context(&instance, &mut request);
+    let meta = ResourceMeta::from_bytes(std::mem::take(&mut request.resource_meta));
+    match (&instance.agent, op) {
+        (AgentHandle::Async(a), op::CREATE) => Ok(a.create(&ctx, task(&mut request)?).await?.into_bytes()),
+        (AgentHandle::Async(a), op::GET) => Ok(StatusReply::from_status(a.get(&ctx, &meta).await?).encode_to_vec()),
+        (AgentHandle::Async(a), op::DELETE) => a.delete(&ctx, &meta).await.map(|()| Vec::new()),
+        (AgentHandle::Async(a), op::METRICS) => {
+            let query = MetricsQuery {
+                queries: request.queries,
+                start_time: request.start_time,
+                end_time: request.end_time,
+                step: request.step,
+            };
+            Ok(MetricsReply { results: a.metrics(&ctx, &meta, query).await? }.encode_to_vec())
         }
+        (AgentHandle::Async(a), op::LOGS) => {
+            let page = a.logs(&ctx, &meta, request.log_lines, &request.log_token).await?;
+            Ok(LogsReply { lines: page.lines, next_token: page.next_token }.encode_to_vec())
+        }
+        (AgentHandle::Sync(a), op::EXECUTE) => {
+            Ok(StatusReply::from_status(a.execute(&ctx, task(&mut request)?).await?).encode_to_vec())
+        }
+        (agent, op) => Err(AgentError::invalid_argument(
+            codes::WRONG_EXECUTION_MODE,
+            format!(
+                "plugin agent {:?} is {} and does not offer {}",
+                agent.name(),
+                if agent.is_sync() { "synchronous" } else { "asynchronous" },
+                op::name(op)
+            ),
+        )),
     }
 }
 

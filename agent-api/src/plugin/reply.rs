@@ -89,6 +89,7 @@ pub fn into_result(answer: Result<Answer, oneshot::error::RecvError>, from: &str
 }
 
 /// [`into_result`] keeping the error's wire form (data store errors rebuild their variant).
+#[allow(clippy::result_large_err)] // the error path is cold; boxing would only add an allocation
 pub fn into_wire_result(answer: Result<Answer, oneshot::error::RecvError>, from: &str) -> Result<Vec<u8>, WireError> {
     let protocol = |m: String| WireError::from_agent(&AgentError::internal(plugin_codes::PROTOCOL, m));
     match answer {
@@ -126,6 +127,7 @@ impl Slot {
         self.into_wire_result(from).map_err(WireError::into_agent)
     }
 
+    #[allow(clippy::result_large_err)] // as `into_wire_result` above
     pub fn into_wire_result(self, from: &str) -> Result<Vec<u8>, WireError> {
         match self.0 {
             Some(answer) => into_wire_result(Ok(answer), from),
@@ -138,6 +140,10 @@ impl Slot {
 }
 
 /// The [`ReplyFn`] of a [`Slot`].
+///
+/// # Safety
+/// `ctx` must come from [`Slot::as_ctx`] on a slot that outlives this call, and `ptr` must be
+/// null with `len == 0` or point to `len` readable bytes.
 pub unsafe extern "C" fn sync_reply(ctx: *mut c_void, status: u32, ptr: *const u8, len: usize) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `ctx` is a `&mut Slot` alive for the call that passed it (the answer comes

@@ -17,6 +17,7 @@
 //! ```
 pub mod agent_section;
 pub mod env;
+pub mod plugins;
 pub mod show;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,7 @@ pub struct GatewayConfig {
     pub routes: Vec<RouteConfig>,
     /// Remote endpoint groups routes can send to.
     pub groups: BTreeMap<String, GroupConfig>,
+    pub plugins: plugins::PluginsConfig,
     /// Where this configuration came from (for messages).
     #[serde(skip)]
     pub origin: Origin,
