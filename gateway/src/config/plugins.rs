@@ -22,3 +22,33 @@ pub enum OnPluginError {
     Fail,
     Skip,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use crate::config::GatewayConfig;
+
+    use super::*;
+
+    #[test]
+    fn none_by_default_set_by_file_or_environment_and_unknown_keys_refused() {
+        let c = GatewayConfig::parse("", Path::new("t.toml")).unwrap();
+        assert_eq!(c.plugins, PluginsConfig::default());
+        assert_eq!(c.plugins.on_error, OnPluginError::Fail);
+
+        let c = GatewayConfig::parse("[plugins]\ndir = \"/srv/p\"\non_error = \"skip\"\n", Path::new("t.toml")).unwrap();
+        assert_eq!(c.plugins.dir.as_deref(), Some(Path::new("/srv/p")));
+        assert_eq!(c.plugins.on_error, OnPluginError::Skip);
+
+        let env = Arc::new([("TERN_PLUGINS__DIR".to_owned(), "/opt/p".to_owned())].into_iter().collect());
+        let c = GatewayConfig::parse_with_env("[plugins]\ndir = \"/srv/p\"\n", None, env).unwrap();
+        assert_eq!(c.plugins.dir.as_deref(), Some(Path::new("/opt/p")), "the environment wins");
+
+        for (text, key) in [("[plugins]\ndirs = \"/x\"\n", "dirs"), ("[plugins]\non_error = \"ignore\"\n", "ignore")] {
+            let err = GatewayConfig::parse(text, Path::new("t.toml")).unwrap_err().to_string();
+            assert!(err.contains("TERN-G002") && err.contains(key), "{err}");
+        }
+    }
+}
