@@ -22,6 +22,9 @@ from grpc_health.v1 import health_pb2
 from tern_interop import (
     REPO,
     WORKFLOWS_DIR,
+    ManagedProcess,
+    Server,
+    child_env,
     explain,
     free_port,
     health_status,
@@ -35,6 +38,7 @@ from tern_interop import (
     simple_type,
     start_tern_server,
     task_template,
+    wait_until_serving,
 )
 
 PLUGIN_WORKFLOW = WORKFLOWS_DIR / "plugin.yaml"
@@ -89,10 +93,19 @@ greeting = "Hi"
 
 @pytest.fixture
 def plugin_server(tern_bin, logs_dir, plugins_dir, tmp_path):
+    """`tern serve` with the plugin, logging at info (TERN_LOG) so the plugin's own events show."""
     config = write_config(tmp_path / "tern.toml", plugins_dir, tmp_path / "gateway-data")
-    server = start_tern_server(tern_bin, logs_dir, ["--config", str(config)], name="tern-serve-plugins")
-    yield server
-    server.process.stop()
+    address = f"127.0.0.1:{free_port()}"
+    proc = ManagedProcess("tern-serve-plugins", [tern_bin, "serve", "--addr", address, "--config", config],
+                          logs_dir / f"tern-serve-plugins-{address.rsplit(':', 1)[1]}.log",
+                          env=child_env({"TERN_LOG": "info"}))
+    try:
+        wait_until_serving(proc, address, timeout=30)
+    except Exception:
+        proc.stop()
+        raise
+    yield Server("tern", address, proc)
+    proc.stop()
 
 
 def greet_template():
@@ -141,6 +154,10 @@ def test_plugin_tasks_run_over_grpc(plugin_server):
         resource = greet(channel, "Ada")
         assert phase_name(resource.phase) == "SUCCEEDED", resource
         assert resource.outputs == literal_map(greeting=lit_str("Hi, Ada!"))
+
+        log = plugin_server.process.log_text()
+        assert "greeting Ada" in log and "tern_plugin_example" in log, \
+            f"the plugin's log event is not in the gateway's log\n{log}"
 
         resource = count_words(channel, "one two three four")
         assert phase_name(resource.phase) == "SUCCEEDED", resource

@@ -187,4 +187,15 @@ pub struct HostVTable {
         unsafe extern "C" fn(ctx: *const c_void, reference: StrRef, reply: ReplyFn, reply_ctx: *mut c_void),
     /// The plugin no longer uses this table (called once); the host frees it.
     pub release: unsafe extern "C" fn(ctx: *const c_void),
+    /// Writes a log event of the plugin into the gateway's log. Needs no context (the
+    /// plugin may keep it for the life of the process). `level`: [`LOG_ERROR`]..[`LOG_TRACE`];
+    /// `module`: the event's target (its Rust module path, which starts with the crate name).
+    pub log: unsafe extern "C" fn(level: u32, module: StrRef, message: StrRef),
 }
+
+/// Log levels of [`HostVTable::log`].
+pub const LOG_ERROR: u32 = 1;
+pub const LOG_WARN: u32 = 2;
+pub const LOG_INFO: u32 = 3;
+pub const LOG_DEBUG: u32 = 4;
+pub const LOG_TRACE: u32 = 5;

@@ -154,6 +154,9 @@ unsafe extern "C" fn init<F: AgentFactory>(
         }
         // SAFETY: the host passes `len` readable bytes for the duration of this call.
         let args: InitArgs = json(unsafe { bytes(args, len) }, "init")?;
+        // SAFETY: `host` is non-null (the link exists) and valid during this call; its `log`
+        // function needs no context and lives as long as the host.
+        super::log::install(unsafe { (*host).log }, args.log_level.as_deref());
         let host = host_resources(&args.host);
         let config = F::with_host_defaults(settings::<F>(args.settings)?, &host, args.max_concurrency);
         let runtime = runtime()?;

@@ -17,3 +17,5 @@ pub mod wire;
 pub mod export;
 #[cfg(feature = "plugin")]
 pub mod host_link;
+#[cfg(feature = "plugin")]
+mod log;

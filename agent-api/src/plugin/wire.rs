@@ -335,6 +335,9 @@ pub struct InitArgs {
     pub max_concurrency: Option<usize>,
     /// Only for job-scoped agents with a limit (call-scoped ones are limited by the host).
     pub admission: Option<AdmissionArgs>,
+    /// The most verbose level the gateway logs (`error`..`trace`, `off`); absent: `info`.
+    #[serde(default)]
+    pub log_level: Option<String>,
 }
 
 /// `init`'s reply: what the built agent serves.

@@ -116,6 +116,7 @@ impl AsyncAgent for Greeter {
         }
         // Idempotent: the same attempt writes the same object.
         let uri = join_uri(&ctx.output_prefix, "greeting.txt");
+        tracing::info!(%uri, "greeting {name}");
         ctx.data_store().write(&uri, greeting.into_bytes().into()).await?;
         ResourceMeta::encode(&GreetHandle { uri })
     }

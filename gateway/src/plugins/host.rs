@@ -13,7 +13,7 @@ use prost::Message;
 use tern_agent_api::context::AgentServices;
 use tern_agent_api::datastore::DataStore;
 use tern_agent_api::error::{codes, AgentError};
-use tern_agent_api::plugin::abi::{HostVTable, ReplyFn, StrRef};
+use tern_agent_api::plugin::abi::{HostVTable, ReplyFn, StrRef, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_WARN};
 use tern_agent_api::plugin::reply::Replier;
 use tern_agent_api::plugin::wire::{panic_message, plugin_codes, StringList, WireError};
 use tern_agent_api::secrets::{Secret, SecretRef};
@@ -39,6 +39,7 @@ pub fn table(services: AgentServices) -> *const HostVTable {
         secret_get,
         secret_resolve,
         release,
+        log,
     }));
     // SAFETY: `ctx` was just allocated and is not shared yet.
     unsafe { (*ctx).table = table };
@@ -227,6 +228,23 @@ unsafe extern "C" fn release(ctx: *const c_void) {
         if !host.table.is_null() {
             // SAFETY: allocated by `table`, freed only here.
             drop(unsafe { Box::from_raw(host.table) });
+        }
+    }));
+}
+
+/// A plugin's log event, written to the gateway's log (target `tern_plugin`, with the
+/// plugin's module path).
+unsafe extern "C" fn log(level: u32, module: StrRef, message: StrRef) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: the plugin passes texts borrowed for the duration of this call.
+        let (module, message) = unsafe { (module.as_str(), message.as_str()) };
+        let (module, message) = (module.unwrap_or("?"), message.unwrap_or("(not UTF-8)"));
+        match level {
+            LOG_ERROR => tracing::error!(target: "tern_plugin", module, "{message}"),
+            LOG_WARN => tracing::warn!(target: "tern_plugin", module, "{message}"),
+            LOG_INFO => tracing::info!(target: "tern_plugin", module, "{message}"),
+            LOG_DEBUG => tracing::debug!(target: "tern_plugin", module, "{message}"),
+            _ => tracing::trace!(target: "tern_plugin", module, "{message}"),
         }
     }));
 }

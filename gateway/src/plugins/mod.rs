@@ -148,6 +148,7 @@ fn build(agent: &PluginAgentDecl, prepared: PrepareArgs, init: &AgentInit) -> Re
         host: prepared.host,
         max_concurrency: prepared.max_concurrency,
         admission,
+        log_level: Some(tracing::level_filters::LevelFilter::current().to_string().to_ascii_lowercase()),
     };
     let bytes = serde_json::to_vec(&args).map_err(|e| AgentError::internal(codes::INTERNAL, e.to_string()))?;
     let table = host::table(init.services.clone());
