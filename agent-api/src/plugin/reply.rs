@@ -164,3 +164,50 @@ pub unsafe fn copy_payload(ptr: *const u8, len: usize) -> Vec<u8> {
         unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::codes;
+
+    #[tokio::test]
+    async fn a_replier_answers_once_and_an_error_when_dropped_unanswered() {
+        let (reply, ctx, rx) = channel();
+        // SAFETY: a fresh pair from `channel`.
+        let replier = unsafe { Replier::new(reply, ctx, "a test call") };
+        replier.ok(b"payload");
+        assert_eq!(into_result(rx.await, "test").unwrap(), b"payload");
+
+        let (reply, ctx, rx) = channel();
+        // SAFETY: as above.
+        let replier = unsafe { Replier::new(reply, ctx, "a test call") };
+        replier.err(&AgentError::user("X-1", "no"));
+        assert_eq!(into_result(rx.await, "test").unwrap_err(), AgentError::user("X-1", "no"));
+
+        let (reply, ctx, rx) = channel();
+        // SAFETY: as above.
+        drop(unsafe { Replier::new(reply, ctx, "a test call") });
+        let e = into_result(rx.await, "test").unwrap_err();
+        assert_eq!(e.code, plugin_codes::PROTOCOL);
+        assert!(e.message.contains("a test call") && e.message.contains("dropped"), "{e}");
+
+        let (reply, ctx, rx) = channel();
+        // SAFETY: as above.
+        let mut replier = unsafe { Replier::new(reply, ctx, "a test call") };
+        replier.err_if_unsent(&AgentError::internal(codes::INTERNAL, "first"));
+        assert!(replier.is_sent());
+        replier.err_if_unsent(&AgentError::internal(codes::INTERNAL, "second"));
+        drop(replier);
+        assert_eq!(into_result(rx.await, "test").unwrap_err().message, "first");
+    }
+
+    #[test]
+    fn a_slot_without_an_answer_is_an_error() {
+        let e = Slot::default().into_result("plugin x").unwrap_err();
+        assert!(e.message.contains("plugin x returned without answering"), "{e}");
+        let mut slot = Slot::default();
+        // SAFETY: the slot outlives the call; the payload is a live slice.
+        unsafe { sync_reply(slot.as_ctx(), 7, b"?".as_ptr(), 1) };
+        assert!(slot.into_result("plugin x").unwrap_err().message.contains("unknown status 7"));
+    }
+}
