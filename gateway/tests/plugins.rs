@@ -4,6 +4,7 @@
 //!
 //! The example is built with cargo (a no-op when `scripts/test.sh` already built it), or
 //! taken from `TERN_PLUGIN_EXAMPLE` when that names the built library.
+#![cfg(unix)]
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -376,6 +377,19 @@ async fn libraries_that_are_not_valid_plugins_stop_the_start_naming_the_file() {
     config.plugins.dir = Some(g.data.path().join("no-such-dir"));
     let msg = tern_gateway::in_process_client(&config, Mode::Serve).err().expect("missing dir").to_string();
     assert!(msg.contains("TERN-G020") && msg.contains("no-such-dir"), "{msg}");
+
+    // a directory or a library every user may write is refused: anyone could plant code
+    use std::os::unix::fs::PermissionsExt;
+    let dir = plugin_dir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let shown = dir.path().display().to_string();
+    let msg = refused(dir);
+    assert!(msg.contains("TERN-G027") && msg.contains(&shown) && msg.contains("777"), "{msg}");
+    let dir = tempfile::tempdir().unwrap();
+    let lib = fake_plugin(dir.path(), None);
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o757)).unwrap();
+    let msg = refused(dir);
+    assert!(msg.contains("TERN-G027") && msg.contains(&lib.display().to_string()), "{msg}");
 
     // files that are not libraries are not looked at
     let dir = plugin_dir();

@@ -26,6 +26,12 @@ pub enum PluginError {
     Malformed { path: PathBuf, message: String },
     #[error("[TERN-G025] plugin {} declares agent {name:?}, which is already {other}; agent names must be unique", path.display())]
     Duplicate { path: PathBuf, name: String, other: String },
+    #[error(
+        "[TERN-G027] {} is writable by every user of this host (mode {mode:o}): anyone could make the gateway run \
+         their code; remove the write permission for others (chmod o-w)",
+        path.display()
+    )]
+    WorldWritable { path: PathBuf, mode: u32 },
 }
 
 impl PluginError {
@@ -37,7 +43,8 @@ impl PluginError {
             | Self::MissingSymbol { path, .. }
             | Self::AbiVersion { path, .. }
             | Self::Malformed { path, .. }
-            | Self::Duplicate { path, .. } => path,
+            | Self::Duplicate { path, .. }
+            | Self::WorldWritable { path, .. } => path,
         }
     }
 }

@@ -35,8 +35,29 @@ pub struct LoadedPlugin {
     pub agents: Vec<PluginAgentDecl>,
 }
 
-/// The libraries in `dir` (`*.so`, or the platform's suffix), sorted by name.
+/// Refuses a directory or library that every user may write (after following symlinks):
+/// whoever can write it can make the gateway run their code.
+pub fn check_not_world_writable(path: &Path) -> Result<(), PluginError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| PluginError::Load { path: path.to_owned(), message: e.to_string() })?
+            .permissions()
+            .mode();
+        if mode & 0o002 != 0 {
+            return Err(PluginError::WorldWritable { path: path.to_owned(), mode: mode & 0o7777 });
+        }
+    }
+    Ok(())
+}
+
+/// The libraries in `dir` (`*.so`, or the platform's suffix), sorted by name. A directory
+/// every user may write is refused.
 pub fn libraries_in(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
+    if dir.is_dir() {
+        check_not_world_writable(dir)?;
+    }
     let entries = std::fs::read_dir(dir).map_err(|source| PluginError::Dir { dir: dir.to_owned(), source })?;
     let mut found = Vec::new();
     for entry in entries {
@@ -54,6 +75,7 @@ pub fn libraries_in(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
 /// Loads one library and checks its declaration.
 pub fn load(path: &Path) -> Result<LoadedPlugin, PluginError> {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    check_not_world_writable(&path)?;
     // SAFETY: loading a library runs its initialisers: the operator vouches for the
     // libraries in the configured plugin directory (docs/plugins.md: a plugin is trusted
     // code running in the gateway's process).

@@ -38,7 +38,8 @@ pub struct AgentEntries {
 }
 
 /// Compiled-in agents plus the plugins of `[plugins] dir`. A library that cannot be loaded
-/// stops the start (`on_error = "fail"`, the default) or is left out (`"skip"`).
+/// stops the start (`on_error = "fail"`, the default) or is left out (`"skip"`); a directory
+/// that cannot be read, or that every user may write, always stops it.
 pub fn agent_entries(config: &GatewayConfig) -> Result<AgentEntries, GatewayError> {
     let mut entries = compiled::compiled_in();
     let mut skipped = Vec::new();
