@@ -360,6 +360,12 @@ async fn libraries_that_are_not_valid_plugins_stop_the_start_naming_the_file() {
     assert!(msg.contains("TERN-G023") && msg.contains(&lib.display().to_string()) && msg.contains("0 agents"), "{msg}");
 
     let dir = tempfile::tempdir().unwrap();
+    let lib = fake_plugin(dir.path(), Some("null_function"));
+    let msg = refused(dir);
+    assert!(msg.contains("TERN-G023") && msg.contains(&lib.display().to_string()), "{msg}");
+    assert!(msg.contains("\"broken\" has no `prepare` function"), "{msg}");
+
+    let dir = tempfile::tempdir().unwrap();
     let lib = dir.path().join("libgarbage.so");
     std::fs::write(&lib, b"not an ELF file").unwrap();
     let msg = refused(dir);

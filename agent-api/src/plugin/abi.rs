@@ -115,8 +115,37 @@ pub struct PluginDeclaration {
 // SAFETY: a declaration is immutable static data (pointers to static texts and functions).
 unsafe impl Sync for PluginDeclaration {}
 
+/// Checks settings. Args: JSON [`PrepareArgs`](crate::plugin::wire::PrepareArgs). Reply
+/// (before returning): JSON [`Prepared`](crate::plugin::wire::Prepared) or an error naming the
+/// key.
+pub type PrepareFn = unsafe extern "C" fn(args: *const u8, len: usize, reply: ReplyFn, reply_ctx: *mut c_void);
+/// Builds the agent. Args: JSON [`InitArgs`](crate::plugin::wire::InitArgs); `host` stays valid
+/// until the plugin calls its `release`. On success `*instance` is set and the reply (before
+/// returning) is JSON [`Described`](crate::plugin::wire::Described).
+pub type InitFn = unsafe extern "C" fn(
+    args: *const u8,
+    len: usize,
+    host: *const HostVTable,
+    instance: *mut *mut c_void,
+    reply: ReplyFn,
+    reply_ctx: *mut c_void,
+);
+/// Runs one operation ([`op`]) on an instance; replies once, usually later, from another
+/// thread.
+pub type CallFn = unsafe extern "C" fn(
+    instance: *mut c_void,
+    op: u32,
+    request: *const u8,
+    len: usize,
+    reply: ReplyFn,
+    reply_ctx: *mut c_void,
+);
+/// Releases an instance (calls still running finish first).
+pub type DropInstanceFn = unsafe extern "C" fn(instance: *mut c_void);
+
 /// One agent a plugin offers: an [`AgentFactory`](crate::factory::AgentFactory) seen through
-/// the ABI.
+/// the ABI. Function pointers are `Option`s (null in C) so a declaration written in any
+/// language can be checked; the host refuses one with a null function.
 #[repr(C)]
 #[derive(Debug)]
 pub struct AgentDeclaration {
@@ -125,72 +154,52 @@ pub struct AgentDeclaration {
     pub description: StrRef,
     /// [`ADMISSION_CALL`] or [`ADMISSION_JOB`].
     pub admission: u32,
-    /// Checks settings. Args: JSON [`PrepareArgs`](crate::plugin::wire::PrepareArgs). Reply
-    /// (before returning): JSON [`Prepared`](crate::plugin::wire::Prepared) or an error naming
-    /// the key.
-    pub prepare: unsafe extern "C" fn(args: *const u8, len: usize, reply: ReplyFn, reply_ctx: *mut c_void),
-    /// Builds the agent. Args: JSON [`InitArgs`](crate::plugin::wire::InitArgs); `host` stays
-    /// valid until the plugin calls its `release`. On success `*instance` is set and the reply
-    /// (before returning) is JSON [`Described`](crate::plugin::wire::Described).
-    pub init: unsafe extern "C" fn(
-        args: *const u8,
-        len: usize,
-        host: *const HostVTable,
-        instance: *mut *mut c_void,
-        reply: ReplyFn,
-        reply_ctx: *mut c_void,
-    ),
-    /// Runs one operation ([`op`]) on an instance; replies once, usually later, from
-    /// another thread.
-    pub call: unsafe extern "C" fn(
-        instance: *mut c_void,
-        op: u32,
-        request: *const u8,
-        len: usize,
-        reply: ReplyFn,
-        reply_ctx: *mut c_void,
-    ),
-    /// Releases an instance (calls still running finish first).
-    pub drop_instance: unsafe extern "C" fn(instance: *mut c_void),
+    pub prepare: Option<PrepareFn>,
+    pub init: Option<InitFn>,
+    pub call: Option<CallFn>,
+    pub drop_instance: Option<DropInstanceFn>,
 }
 
 // SAFETY: immutable static data.
 unsafe impl Sync for AgentDeclaration {}
 
+/// A data store operation on one URI whose reply comes later.
+pub type DataFn = unsafe extern "C" fn(ctx: *const c_void, uri: StrRef, reply: ReplyFn, reply_ctx: *mut c_void);
+/// A data store write: `data` is copied before the function returns; the reply comes later.
+pub type DataWriteFn =
+    unsafe extern "C" fn(ctx: *const c_void, uri: StrRef, data: *const u8, len: usize, reply: ReplyFn, reply_ctx: *mut c_void);
+/// A secret lookup whose reply comes before the function returns.
+pub type SecretFn = unsafe extern "C" fn(ctx: *const c_void, text: StrRef, reply: ReplyFn, reply_ctx: *mut c_void);
+/// The plugin no longer uses the table (called once); the host frees it.
+pub type ReleaseFn = unsafe extern "C" fn(ctx: *const c_void);
+/// A log event of the plugin, for the gateway's log. Needs no context (the plugin may keep
+/// it for the life of the process). `level`: [`LOG_ERROR`]..[`LOG_TRACE`]; `module`: the
+/// event's target (its Rust module path, which starts with the crate name).
+pub type LogFn = unsafe extern "C" fn(level: u32, module: StrRef, message: StrRef);
+
 /// The services the host offers an agent instance: the host's data store and secrets, so
 /// the host's policies (confined paths, S3 routing, secret references) apply to the plugin.
-/// Every function may be called from any thread.
+/// Every function may be called from any thread; the plugin refuses a table with a null
+/// function.
 #[repr(C)]
 #[derive(Debug)]
 pub struct HostVTable {
     /// The host's context, passed back as the first argument of every function.
     pub ctx: *const c_void,
-    /// Reply (later): the object's bytes.
-    pub data_read: unsafe extern "C" fn(ctx: *const c_void, uri: StrRef, reply: ReplyFn, reply_ctx: *mut c_void),
-    /// `data` is copied before the function returns. Reply (later): empty.
-    pub data_write: unsafe extern "C" fn(
-        ctx: *const c_void,
-        uri: StrRef,
-        data: *const u8,
-        len: usize,
-        reply: ReplyFn,
-        reply_ctx: *mut c_void,
-    ),
-    /// Reply (later): one byte, 1 = exists.
-    pub data_exists: unsafe extern "C" fn(ctx: *const c_void, uri: StrRef, reply: ReplyFn, reply_ctx: *mut c_void),
-    /// Reply (later): [`StringList`](crate::plugin::wire::StringList).
-    pub data_list: unsafe extern "C" fn(ctx: *const c_void, prefix: StrRef, reply: ReplyFn, reply_ctx: *mut c_void),
-    /// Reply (before returning): the secret's UTF-8 value.
-    pub secret_get: unsafe extern "C" fn(ctx: *const c_void, key: StrRef, reply: ReplyFn, reply_ctx: *mut c_void),
-    /// Resolves a reference (`env:NAME`, `file:PATH`). Reply (before returning): the value.
-    pub secret_resolve:
-        unsafe extern "C" fn(ctx: *const c_void, reference: StrRef, reply: ReplyFn, reply_ctx: *mut c_void),
-    /// The plugin no longer uses this table (called once); the host frees it.
-    pub release: unsafe extern "C" fn(ctx: *const c_void),
-    /// Writes a log event of the plugin into the gateway's log. Needs no context (the
-    /// plugin may keep it for the life of the process). `level`: [`LOG_ERROR`]..[`LOG_TRACE`];
-    /// `module`: the event's target (its Rust module path, which starts with the crate name).
-    pub log: unsafe extern "C" fn(level: u32, module: StrRef, message: StrRef),
+    /// Reply: the object's bytes.
+    pub data_read: Option<DataFn>,
+    /// Reply: empty.
+    pub data_write: Option<DataWriteFn>,
+    /// Reply: one byte, 1 = exists.
+    pub data_exists: Option<DataFn>,
+    /// Reply: [`StringList`](crate::plugin::wire::StringList).
+    pub data_list: Option<DataFn>,
+    /// By key. Reply: the secret's UTF-8 value.
+    pub secret_get: Option<SecretFn>,
+    /// A reference (`env:NAME`, `file:PATH`). Reply: the value.
+    pub secret_resolve: Option<SecretFn>,
+    pub release: Option<ReleaseFn>,
+    pub log: Option<LogFn>,
 }
 
 /// Log levels of [`HostVTable::log`].

@@ -38,10 +38,10 @@ pub const fn agent_declaration<F: AgentFactory>() -> AgentDeclaration {
             AdmissionScope::Call => ADMISSION_CALL,
             AdmissionScope::Job => ADMISSION_JOB,
         },
-        prepare: prepare::<F>,
-        init: init::<F>,
-        call: call::<F>,
-        drop_instance,
+        prepare: Some(prepare::<F>),
+        init: Some(init::<F>),
+        call: Some(call::<F>),
+        drop_instance: Some(drop_instance),
     }
 }
 
@@ -147,16 +147,17 @@ unsafe extern "C" fn init<F: AgentFactory>(
     let replier = unsafe { Replier::new(reply, reply_ctx, "init") };
     // SAFETY: the host hands its table over to this instance (released when unused).
     let link = unsafe { HostLink::new(host) };
+    let log = link.as_ref().ok().and_then(|l| l.log());
     let result = catch_unwind(AssertUnwindSafe(|| -> Result<(*mut c_void, Vec<u8>), AgentError> {
-        let link = link.ok_or_else(|| AgentError::internal(plugin_codes::PROTOCOL, "the host passed no services"))?;
+        let link = link.map_err(|missing| AgentError::internal(plugin_codes::PROTOCOL, missing))?;
         if instance.is_null() {
             return Err(AgentError::internal(plugin_codes::PROTOCOL, "the host passed no place for the instance"));
         }
         // SAFETY: the host passes `len` readable bytes for the duration of this call.
         let args: InitArgs = json(unsafe { bytes(args, len) }, "init")?;
-        // SAFETY: `host` is non-null (the link exists) and valid during this call; its `log`
-        // function needs no context and lives as long as the host.
-        super::log::install(unsafe { (*host).log }, args.log_level.as_deref());
+        if let Some(log) = log {
+            super::log::install(log, args.log_level.as_deref());
+        }
         let host = host_resources(&args.host);
         let config = F::with_host_defaults(settings::<F>(args.settings)?, &host, args.max_concurrency);
         let runtime = runtime()?;

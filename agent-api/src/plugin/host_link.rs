@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use prost::Message;
 
-use super::abi::{HostVTable, ReplyFn, StrRef};
+use super::abi::{DataFn, DataWriteFn, HostVTable, LogFn, ReleaseFn, ReplyFn, SecretFn, StrRef};
 use super::reply::{self, Slot};
 use super::wire::{plugin_codes, StringList, WireError};
 use crate::datastore::{DataStore, DataStoreError};
@@ -18,15 +18,29 @@ use crate::secrets::{Secret, SecretProvider, SecretRef};
 
 const HOST: &str = "the host";
 
+/// The host's functions, checked non-null once.
+#[derive(Clone, Copy)]
+struct HostFns {
+    ctx: *const c_void,
+    data_read: DataFn,
+    data_write: DataWriteFn,
+    data_exists: DataFn,
+    data_list: DataFn,
+    secret_get: SecretFn,
+    secret_resolve: SecretFn,
+    release: ReleaseFn,
+    log: Option<LogFn>,
+}
+
 /// Owns the host's table: releases it (once) when the last user is gone.
 pub(crate) struct HostLink {
-    table: *const HostVTable,
+    fns: HostFns,
 }
 
 // SAFETY: the ABI requires every host function to be callable from any thread, and the
-// table is immutable until `release`, which only `Drop` calls.
+// table stays valid until `release`, which only `Drop` calls.
 unsafe impl Send for HostLink {}
-// SAFETY: as above; `&HostLink` only reads the table.
+// SAFETY: as above; `&HostLink` only calls the host's functions.
 unsafe impl Sync for HostLink {}
 
 impl std::fmt::Debug for HostLink {
@@ -36,44 +50,65 @@ impl std::fmt::Debug for HostLink {
 }
 
 impl HostLink {
+    /// The link, or what is wrong with the table (then it is released if it can be).
+    ///
     /// # Safety
-    /// `table` must be the host's table passed to `init`, valid until `release` is called,
-    /// and owned by this link from now on.
-    pub(crate) unsafe fn new(table: *const HostVTable) -> Option<Arc<Self>> {
-        (!table.is_null()).then(|| Arc::new(Self { table }))
+    /// `table` must be null or the host's table passed to `init`, valid until `release` is
+    /// called, and owned by this link from now on.
+    pub(crate) unsafe fn new(table: *const HostVTable) -> Result<Arc<Self>, String> {
+        if table.is_null() {
+            return Err("the host passed no services".into());
+        }
+        // SAFETY: non-null and valid, per the caller.
+        let t = unsafe { &*table };
+        let missing = |what: &str| {
+            if let Some(release) = t.release {
+                // SAFETY: the table is not used after this.
+                unsafe { release(t.ctx) };
+            }
+            format!("the host's services lack {what}")
+        };
+        let fns = HostFns {
+            ctx: t.ctx,
+            data_read: t.data_read.ok_or_else(|| missing("data_read"))?,
+            data_write: t.data_write.ok_or_else(|| missing("data_write"))?,
+            data_exists: t.data_exists.ok_or_else(|| missing("data_exists"))?,
+            data_list: t.data_list.ok_or_else(|| missing("data_list"))?,
+            secret_get: t.secret_get.ok_or_else(|| missing("secret_get"))?,
+            secret_resolve: t.secret_resolve.ok_or_else(|| missing("secret_resolve"))?,
+            release: t.release.ok_or_else(|| missing("release"))?,
+            log: t.log,
+        };
+        Ok(Arc::new(Self { fns }))
     }
 
-    fn table(&self) -> &HostVTable {
-        // SAFETY: non-null (checked in `new`) and valid until `release` (in `drop`).
-        unsafe { &*self.table }
+    /// The host's log function (needs no context).
+    pub(crate) fn log(&self) -> Option<LogFn> {
+        self.fns.log
     }
 
     /// Calls a host function whose reply comes later, and awaits it.
-    async fn later(
-        &self,
-        start: impl FnOnce(&HostVTable, ReplyFn, *mut c_void),
-    ) -> Result<Vec<u8>, WireError> {
+    async fn later(&self, start: impl FnOnce(&HostFns, ReplyFn, *mut c_void)) -> Result<Vec<u8>, WireError> {
         let rx = {
             let (reply, ctx, rx) = reply::channel();
-            start(self.table(), reply, ctx);
+            start(&self.fns, reply, ctx);
             rx
         };
         reply::into_wire_result(rx.await, HOST)
     }
 
     /// Calls a host function that answers before it returns.
-    fn now(&self, start: impl FnOnce(&HostVTable, ReplyFn, *mut c_void)) -> Result<Vec<u8>, AgentError> {
+    fn now(&self, start: impl FnOnce(&HostFns, ReplyFn, *mut c_void)) -> Result<Vec<u8>, AgentError> {
         let mut slot = Slot::default();
-        start(self.table(), reply::sync_reply, slot.as_ctx());
+        start(&self.fns, reply::sync_reply, slot.as_ctx());
         slot.into_result(HOST)
     }
 }
 
 impl Drop for HostLink {
     fn drop(&mut self) {
-        let table = self.table();
         // SAFETY: called once, as the last use of the table.
-        unsafe { (table.release)(table.ctx) };
+        unsafe { (self.fns.release)(self.fns.ctx) };
     }
 }
 

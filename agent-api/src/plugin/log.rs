@@ -10,9 +10,7 @@ use tracing::level_filters::LevelFilter;
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
-use super::abi::{StrRef, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_TRACE, LOG_WARN};
-
-type LogFn = unsafe extern "C" fn(level: u32, module: StrRef, message: StrRef);
+use super::abi::{LogFn, StrRef, LOG_DEBUG, LOG_ERROR, LOG_INFO, LOG_TRACE, LOG_WARN};
 
 struct ToHost {
     log: LogFn,

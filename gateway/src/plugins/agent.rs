@@ -8,14 +8,16 @@ use std::time::Instant;
 use async_trait::async_trait;
 use prost::Message;
 use tern_agent_api::agent::{LogPage, MetricsQuery};
-use tern_agent_api::plugin::abi::{op, AgentDeclaration};
+use tern_agent_api::plugin::abi::op;
 use tern_agent_api::plugin::reply;
 use tern_agent_api::plugin::wire::{plugin_codes, CallRequest, LogsReply, MetricsReply, StatusReply};
 use tern_agent_api::prelude::*;
 
+use super::loader::AgentFns;
+
 /// One built instance of a plugin agent.
 pub struct PluginInstance {
-    decl: &'static AgentDeclaration,
+    fns: AgentFns,
     instance: *mut c_void,
     /// `plugin <name> (<file>)`, for messages.
     label: String,
@@ -31,22 +33,22 @@ unsafe impl Sync for PluginInstance {}
 
 impl Drop for PluginInstance {
     fn drop(&mut self) {
-        // SAFETY: `instance` came from this declaration's `init` and is dropped only here.
-        unsafe { (self.decl.drop_instance)(self.instance) };
+        // SAFETY: `instance` came from this agent's `init` and is dropped only here.
+        unsafe { (self.fns.drop_instance)(self.instance) };
     }
 }
 
 impl PluginInstance {
     /// # Safety
-    /// `instance` must be a live instance made by `decl.init`, owned by the result from now on.
+    /// `instance` must be a live instance made by `fns.init`, owned by the result from now on.
     pub unsafe fn new(
-        decl: &'static AgentDeclaration,
+        fns: AgentFns,
         instance: *mut c_void,
         label: String,
         name: String,
         categories: Vec<TaskCategory>,
     ) -> Self {
-        Self { decl, instance, label, name, categories }
+        Self { fns, instance, label, name, categories }
     }
 
     async fn call(&self, op: u32, request: CallRequest) -> Result<Vec<u8>, AgentError> {
@@ -55,7 +57,7 @@ impl PluginInstance {
             let (reply, ctx, rx) = reply::channel();
             // SAFETY: a live instance of this declaration; `bytes` is borrowed for the call;
             // the reply pair answers once (the plugin's glue guarantees it).
-            unsafe { (self.decl.call)(self.instance, op, bytes.as_ptr(), bytes.len(), reply, ctx) };
+            unsafe { (self.fns.call)(self.instance, op, bytes.as_ptr(), bytes.len(), reply, ctx) };
             rx
         };
         reply::into_result(rx.await, &self.label)

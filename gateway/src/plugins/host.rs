@@ -32,14 +32,14 @@ pub fn table(services: AgentServices) -> *const HostVTable {
     let ctx = Box::into_raw(Box::new(HostCtx { services, runtime, table: std::ptr::null_mut() }));
     let table = Box::into_raw(Box::new(HostVTable {
         ctx: ctx as *const c_void,
-        data_read,
-        data_write,
-        data_exists,
-        data_list,
-        secret_get,
-        secret_resolve,
-        release,
-        log,
+        data_read: Some(data_read),
+        data_write: Some(data_write),
+        data_exists: Some(data_exists),
+        data_list: Some(data_list),
+        secret_get: Some(secret_get),
+        secret_resolve: Some(secret_resolve),
+        release: Some(release),
+        log: Some(log),
     }));
     // SAFETY: `ctx` was just allocated and is not shared yet.
     unsafe { (*ctx).table = table };

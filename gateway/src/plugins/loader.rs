@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use libloading::Library;
 use tern_agent_api::factory::AdmissionScope;
 use tern_agent_api::plugin::abi::{
-    AgentDeclaration, PluginDeclaration, StrRef, ABI_VERSION, ADMISSION_CALL, ADMISSION_JOB, DECLARATION_SYMBOL,
+    AgentDeclaration, CallFn, DropInstanceFn, InitFn, PluginDeclaration, PrepareFn, StrRef, ABI_VERSION,
+    ADMISSION_CALL, ADMISSION_JOB, DECLARATION_SYMBOL,
 };
 
 use super::error::PluginError;
@@ -14,14 +15,23 @@ use super::error::PluginError;
 /// At most this many agents in one library (a larger count means a corrupt declaration).
 const MAX_AGENTS: u32 = 256;
 
-/// One agent of a loaded library. The library is never unloaded, so the declaration it
-/// points into lives as long as the process.
+/// The functions of one agent, checked non-null. They point into a library that is never
+/// unloaded.
+#[derive(Debug, Clone, Copy)]
+pub struct AgentFns {
+    pub prepare: PrepareFn,
+    pub init: InitFn,
+    pub call: CallFn,
+    pub drop_instance: DropInstanceFn,
+}
+
+/// One agent of a loaded library.
 #[derive(Debug, Clone)]
 pub struct PluginAgentDecl {
     pub name: String,
     pub description: String,
     pub scope: AdmissionScope,
-    pub decl: &'static AgentDeclaration,
+    pub fns: AgentFns,
     pub library: PathBuf,
     /// The `tern-agent-api` version the library was built with.
     pub api_version: String,
@@ -149,11 +159,18 @@ fn check(path: PathBuf, declaration: &'static PluginDeclaration) -> Result<Loade
             ADMISSION_JOB => AdmissionScope::Job,
             other => return Err(malformed(format!("agent {name:?} has unknown admission scope {other}"))),
         };
+        let null = |f: &str| malformed(format!("agent {name:?} has no `{f}` function (a null pointer)"));
+        let fns = AgentFns {
+            prepare: decl.prepare.ok_or_else(|| null("prepare"))?,
+            init: decl.init.ok_or_else(|| null("init"))?,
+            call: decl.call.ok_or_else(|| null("call"))?,
+            drop_instance: decl.drop_instance.ok_or_else(|| null("drop_instance"))?,
+        };
         agents.push(PluginAgentDecl {
             description: text(&path, "an agent description", decl.description)?,
             name,
             scope,
-            decl,
+            fns,
             library: path.clone(),
             api_version: api_version.clone(),
         });

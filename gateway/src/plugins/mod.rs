@@ -112,7 +112,7 @@ fn prepare(
     let mut slot = Slot::default();
     // SAFETY: a checked v1 declaration of a library that is never unloaded; `bytes` and
     // `slot` outlive the call, which answers before it returns.
-    unsafe { (agent.decl.prepare)(bytes.as_ptr(), bytes.len(), reply::sync_reply, slot.as_ctx()) };
+    unsafe { (agent.fns.prepare)(bytes.as_ptr(), bytes.len(), reply::sync_reply, slot.as_ctx()) };
     let answer = slot.into_result(&label(agent)).map_err(|e| {
         // Settings refusals read like a built-in agent's (naming the key); anything else
         // (a panic, a broken reply) keeps its code.
@@ -158,7 +158,7 @@ fn build(agent: &PluginAgentDecl, prepared: PrepareArgs, init: &AgentInit) -> Re
     // SAFETY: a checked v1 declaration; the plugin takes the table over (releasing it when
     // done, also on failure); `bytes`, `instance` and `slot` outlive the call, which answers
     // before it returns.
-    unsafe { (agent.decl.init)(bytes.as_ptr(), bytes.len(), table, &mut instance, reply::sync_reply, slot.as_ctx()) };
+    unsafe { (agent.fns.init)(bytes.as_ptr(), bytes.len(), table, &mut instance, reply::sync_reply, slot.as_ctx()) };
     let answer = slot.into_result(&label(agent));
     let protocol = |m: String| AgentError::internal(plugin_codes::PROTOCOL, format!("{}: {m}", label(agent)));
     let described: Result<Described, AgentError> = answer.and_then(|bytes| {
@@ -172,15 +172,15 @@ fn build(agent: &PluginAgentDecl, prepared: PrepareArgs, init: &AgentInit) -> Re
         Err(e) => {
             if !instance.is_null() {
                 // SAFETY: an instance this declaration's `init` made, dropped once.
-                unsafe { (agent.decl.drop_instance)(instance) };
+                unsafe { (agent.fns.drop_instance)(instance) };
             }
             return Err(e);
         }
     };
     let categories = described.categories.into_iter().map(|c| TaskCategory::new(c.name, c.version)).collect();
-    // SAFETY: `instance` was just made by `agent.decl.init` and is owned by the result.
+    // SAFETY: `instance` was just made by `agent.fns.init` and is owned by the result.
     let instance = Arc::new(unsafe {
-        agent::PluginInstance::new(agent.decl, instance, label(agent), described.name, categories)
+        agent::PluginInstance::new(agent.fns, instance, label(agent), described.name, categories)
     });
     Ok(if described.sync {
         AgentHandle::Sync(Arc::new(agent::PluginSyncAgent(instance)))
