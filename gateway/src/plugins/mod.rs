@@ -107,7 +107,7 @@ fn prepare(
     max_concurrency: Option<usize>,
 ) -> Result<Prepared, String> {
     let settings = serde_json::to_value(toml::Value::Table(section)).map_err(|e| e.to_string())?;
-    let args = PrepareArgs { settings: settings.clone(), host: facts(host), max_concurrency };
+    let args = PrepareArgs { settings, host: facts(host), max_concurrency };
     let bytes = serde_json::to_vec(&args).map_err(|e| e.to_string())?;
     let mut slot = Slot::default();
     // SAFETY: a checked v1 declaration of a library that is never unloaded; `bytes` and
