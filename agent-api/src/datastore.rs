@@ -204,8 +204,12 @@ impl DataStore for LocalDataStore {
         if let Some(parent) = path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(|e| io_err(uri, e))?;
         }
-        // Write then rename so a reader never sees a half-written object.
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        // Write then rename so a reader never sees a half-written object. The temporary name
+        // is unique per write, so concurrent writes of one object (a repeated CreateTask of
+        // the same attempt) each rename a complete file instead of racing on one.
+        static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
         tokio::fs::write(&tmp, &data).await.map_err(|e| io_err(uri, e))?;
         tokio::fs::rename(&tmp, &path).await.map_err(|e| io_err(uri, e))
     }
@@ -280,6 +284,24 @@ mod tests {
         let err = store.read("s3://bucket/key").await.unwrap_err();
         assert!(err.to_string().contains("s3://bucket/key"));
         assert_eq!(AgentError::from(err).code, codes::DATA_UNSUPPORTED_URI);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_of_one_object_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(LocalDataStore::new(dir.path()));
+        let writes: Vec<_> = (0..16u8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.write("job/greeting.txt", Bytes::from(vec![i; 4096])).await })
+            })
+            .collect();
+        for w in writes {
+            w.await.unwrap().unwrap();
+        }
+        let data = store.read("job/greeting.txt").await.unwrap();
+        assert!(data.len() == 4096 && data.iter().all(|b| *b == data[0]), "one whole write wins");
+        assert_eq!(store.list("job").await.unwrap(), ["job/greeting.txt"], "no temporary file is left");
     }
 
     #[tokio::test]
