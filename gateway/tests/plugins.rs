@@ -114,6 +114,16 @@ fn string(s: &str) -> core::Literal {
     }
 }
 
+fn integer(i: i64) -> core::Literal {
+    use tern_agent_api::core::{literal, primitive, scalar};
+    core::Literal {
+        value: Some(literal::Value::Scalar(Box::new(core::Scalar {
+            value: Some(scalar::Value::Primitive(core::Primitive { value: Some(primitive::Value::Integer(i)) })),
+        }))),
+        ..Default::default()
+    }
+}
+
 fn string_of(l: &core::Literal) -> Option<&str> {
     use tern_agent_api::core::{literal, primitive, scalar};
     match &l.value {
@@ -422,4 +432,47 @@ async fn with_on_error_skip_broken_libraries_are_left_out_and_the_rest_served() 
     assert_eq!(file, &bad.display().to_string());
     assert!(why.contains("TERN-G023"), "{why}");
     assert_eq!(count_words(&client, "served anyway").await.unwrap().phase, core::task_execution::Phase::Succeeded as i32);
+}
+
+/// The agent conformance kit against the plugin's agents over real gRPC, served exactly as
+/// `tern serve` serves them (router, confined store), like the built-in agents' remote case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_agents_pass_the_conformance_kit_over_grpc() {
+    use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
+    use tern_agent_api::testkit::{self, Case};
+
+    let plugins = plugin_dir();
+    let store = tempfile::tempdir().unwrap();
+    let text = format!("[plugins]\ndir = {:?}\n[agents.greeter]\n[agents.wordcount]\n", plugins.path().display().to_string());
+    let mut config = GatewayConfig::parse_with_env(&text, Some(Path::new("tern.toml")), Arc::new(BTreeMap::new())).unwrap();
+    config.data_store.root = store.path().to_owned();
+    let gateway = tern_gateway::Gateway::build(&config, Mode::Serve, Default::default()).unwrap();
+    let server = tern_gateway::serve_gateway(&gateway, "127.0.0.1:0").await.unwrap();
+    let client: Arc<dyn AgentClient> =
+        Arc::new(GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap());
+    let agent = |task_type: &str| gateway.built.registry.lookup(&TaskCategory::new(task_type, 0)).unwrap().clone();
+    let string_type = core::LiteralType { r#type: Some(core::literal_type::Type::Simple(core::SimpleType::String as i32)), ..Default::default() };
+    let greet = core::TaskTemplate {
+        interface: Some(core::TypedInterface {
+            inputs: None,
+            outputs: Some(core::VariableMap {
+                variables: [("greeting".to_owned(), core::Variable { r#type: Some(string_type), ..Default::default() })].into(),
+            }),
+        }),
+        ..template("greet")
+    };
+    let case = Case::new(greet.clone(), inputs("name", "Ada"))
+        .expect_outputs(core::LiteralMap { literals: [("greeting".to_owned(), string("Hello, Ada!"))].into() })
+        .failing(greet, core::LiteralMap::default())
+        .agent(agent("greet"))
+        .no_backend_states("the greeter's only backend is the gateway's data store");
+    testkit::run(client.clone(), case).await.assert_passes();
+
+    let case = Case::new(wordcount_template(), inputs("text", "one two three"))
+        .expect_outputs(core::LiteralMap { literals: [("words".to_owned(), integer(3))].into() })
+        .failing(wordcount_template(), core::LiteralMap::default())
+        .agent(agent("wordcount"))
+        .no_backend_states("words are counted in the call");
+    testkit::run(client, case).await.assert_passes();
+    server.shutdown().await.unwrap();
 }
