@@ -200,6 +200,11 @@ async fn the_example_plugin_serves_async_and_sync_tasks_through_the_gateways_ser
     let served: Vec<&str> = built.served.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(served, ["greeter", "wordcount"], "a config listing agents serves exactly those");
     let greeter = &built.served[0];
+    // the plugin agent's state table crossed the boundary
+    let greet = client.registry().lookup(&TaskCategory::new("greet", 0)).unwrap().clone();
+    let states = greet.backend_states().expect("the greeter declares its states");
+    assert_eq!(states.states().map(|s| s.name).collect::<Vec<_>>(), ["WRITTEN", "CANCELLED", "GONE"]);
+    assert_eq!(states.classify("GONE").error.unwrap().code, "EXAMPLE-002");
     assert!(!greeter.is_sync && greeter.source.contains("libtern_plugin_example") && greeter.source.contains("tern-agent-api 0.1.0"), "{greeter:?}");
     assert!(built.served[1].is_sync);
     let listed = client.list_agents().await.unwrap();
@@ -464,8 +469,7 @@ async fn plugin_agents_pass_the_conformance_kit_over_grpc() {
     let case = Case::new(greet.clone(), inputs("name", "Ada"))
         .expect_outputs(core::LiteralMap { literals: [("greeting".to_owned(), string("Hello, Ada!"))].into() })
         .failing(greet, core::LiteralMap::default())
-        .agent(agent("greet"))
-        .no_backend_states("the greeter's only backend is the gateway's data store");
+        .agent(agent("greet"));
     testkit::run(client.clone(), case).await.assert_passes();
 
     let case = Case::new(wordcount_template(), inputs("text", "one two three"))

@@ -16,7 +16,7 @@ use super::abi::{op, AgentDeclaration, HostVTable, ReplyFn, StrRef, ADMISSION_CA
 use super::host_link::{HostDataStore, HostLink, HostSecrets};
 use super::reply::Replier;
 use super::wire::{
-    call_panic_error, exposure_name, panic_message, plugin_codes, CallRequest, Described, DescribedCategory,
+    call_panic_error, exposure_name, panic_message, plugin_codes, CallRequest, Described, DescribedCategory, DescribedStates,
     HostFacts, InitArgs, LogsReply, MetricsReply, PrepareArgs, Prepared, StatusReply,
 };
 use crate::admission::{Admission, OnFull};
@@ -186,6 +186,7 @@ unsafe extern "C" fn init<F: AgentFactory>(
             name: agent.name().to_owned(),
             sync: agent.is_sync(),
             categories: categories.into_iter().map(|c| DescribedCategory { name: c.name, version: c.version }).collect(),
+            backend_states: agent.backend_states().map(DescribedStates::from_table),
         };
         let payload = serde_json::to_vec(&described).map_err(|e| AgentError::internal(codes::INTERNAL, e.to_string()))?;
         let built = Box::new(Arc::new(Instance { plugin: F::NAME, agent, services, runtime }));

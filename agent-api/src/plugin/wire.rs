@@ -346,6 +346,77 @@ pub struct Described {
     pub name: String,
     pub sync: bool,
     pub categories: Vec<DescribedCategory>,
+    /// The agent's [`StateTable`](crate::states::StateTable), when it declares one.
+    #[serde(default)]
+    pub backend_states: Option<DescribedStates>,
+}
+
+/// A [`StateTable`](crate::states::StateTable) on the wire.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DescribedStates {
+    /// The agent named in the table's messages.
+    pub agent: String,
+    pub states: Vec<DescribedState>,
+}
+
+/// One [`BackendState`](crate::states::BackendState).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DescribedState {
+    pub name: String,
+    /// `flyteidl.core.TaskExecution.Phase` as a number.
+    pub phase: i32,
+    #[serde(default)]
+    pub meaning: String,
+    /// `user` or `system`.
+    #[serde(default)]
+    pub origin: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+impl DescribedStates {
+    pub fn from_table(table: &crate::states::StateTable) -> Self {
+        Self {
+            agent: table.agent().to_owned(),
+            states: table
+                .states()
+                .map(|s| DescribedState {
+                    name: s.name.to_owned(),
+                    phase: s.phase as i32,
+                    meaning: s.meaning.to_owned(),
+                    origin: s.origin.map(|o| match o {
+                        ErrorOrigin::User => "user".to_owned(),
+                        ErrorOrigin::System => "system".to_owned(),
+                    }),
+                    code: s.code.map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
+
+    /// The table again. A `StateTable` holds `'static` texts, so they are leaked: call this
+    /// once per built agent (at start), never per call.
+    pub fn leak_into_table(self) -> crate::states::StateTable {
+        fn leak(s: String) -> &'static str {
+            Box::leak(s.into_boxed_str())
+        }
+        let states: Vec<crate::states::BackendState> = self
+            .states
+            .into_iter()
+            .map(|s| crate::states::BackendState {
+                name: leak(s.name),
+                phase: Phase::try_from(s.phase).unwrap_or(Phase::Undefined),
+                meaning: leak(s.meaning),
+                origin: match s.origin.as_deref() {
+                    Some("user") => Some(ErrorOrigin::User),
+                    Some("system") => Some(ErrorOrigin::System),
+                    _ => None,
+                },
+                code: s.code.map(leak),
+            })
+            .collect();
+        crate::states::StateTable::detailed(leak(self.agent), Box::leak(states.into_boxed_slice()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -423,6 +494,24 @@ mod tests {
             assert_eq!(back.to_string(), e.to_string());
             assert_eq!(AgentError::from(back), AgentError::from(clone_data_error(&e)));
         }
+    }
+
+    #[test]
+    fn state_tables_survive_the_wire() {
+        use crate::states::{BackendState, StateTable};
+        static TABLE: StateTable = StateTable::detailed(
+            "bq",
+            &[
+                BackendState::new("PENDING", Phase::Queued).meaning("waiting"),
+                BackendState::new("DONE", Phase::Succeeded),
+                BackendState::new("ERR", Phase::Failed).code("TERN-X009").system(),
+            ],
+        );
+        let json = serde_json::to_vec(&DescribedStates::from_table(&TABLE)).unwrap();
+        let back = serde_json::from_slice::<DescribedStates>(&json).unwrap().leak_into_table();
+        assert_eq!(back.agent(), "bq");
+        assert_eq!(back.states().collect::<Vec<_>>(), TABLE.states().collect::<Vec<_>>());
+        assert_eq!(back.classify("ERR"), TABLE.classify("ERR"));
     }
 
     #[test]

@@ -88,6 +88,18 @@ fn cancelled_marker(uri: &str) -> String {
     format!("{uri}.cancelled")
 }
 
+/// Every state the greeter's "backend" (an object in the gateway's data store) can be in,
+/// and the phase each maps to. A state missing from the table would be reported as the
+/// explicit retryable failure TERN-B001, never as a task left running.
+static GREETING_STATES: StateTable = StateTable::detailed(
+    "greeter",
+    &[
+        BackendState::new("WRITTEN", Phase::Succeeded).meaning("the greeting is in the data store"),
+        BackendState::new("CANCELLED", Phase::Aborted).meaning("deleted before it was read"),
+        BackendState::new("GONE", Phase::Failed).meaning("the greeting was removed from the data store").code(codes::NO_GREETING),
+    ],
+);
+
 #[async_trait]
 impl AsyncAgent for Greeter {
     fn name(&self) -> &str {
@@ -124,20 +136,23 @@ impl AsyncAgent for Greeter {
     async fn get(&self, ctx: &TaskContext, meta: &ResourceMeta) -> Result<TaskStatus, AgentError> {
         let handle: GreetHandle = meta.decode()?;
         if ctx.data_store().exists(&cancelled_marker(&handle.uri)).await? {
-            return Ok(TaskStatus::aborted("cancelled"));
+            return Ok(GREETING_STATES.classify("CANCELLED"));
         }
         match ctx.data_store().read(&handle.uri).await {
             Ok(bytes) => {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 let outputs = core::LiteralMap { literals: [("greeting".to_owned(), string_literal(text))].into() };
-                Ok(TaskStatus::succeeded(Some(outputs)))
+                Ok(TaskStatus { outputs: Some(outputs), ..GREETING_STATES.classify("WRITTEN") })
             }
-            Err(tern_agent_api::datastore::DataStoreError::NotFound { uri }) => Ok(TaskStatus::failed(AgentError::user(
-                codes::NO_GREETING,
-                format!("the greeting at {uri} is gone"),
-            ))),
+            Err(tern_agent_api::datastore::DataStoreError::NotFound { uri }) => {
+                Ok(GREETING_STATES.classify_with("GONE", &format!("nothing at {uri}")))
+            }
             Err(e) => Err(e.into()),
         }
+    }
+
+    fn backend_states(&self) -> Option<&StateTable> {
+        Some(&GREETING_STATES)
     }
 
     async fn delete(&self, ctx: &TaskContext, meta: &ResourceMeta) -> Result<(), AgentError> {

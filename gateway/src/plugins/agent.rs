@@ -12,6 +12,7 @@ use tern_agent_api::plugin::abi::op;
 use tern_agent_api::plugin::reply;
 use tern_agent_api::plugin::wire::{plugin_codes, CallRequest, LogsReply, MetricsReply, StatusReply};
 use tern_agent_api::prelude::*;
+use tern_agent_api::states::StateTable;
 
 use super::loader::AgentFns;
 
@@ -23,6 +24,8 @@ pub struct PluginInstance {
     label: String,
     name: String,
     categories: Vec<TaskCategory>,
+    /// The plugin agent's state table, rebuilt on this side.
+    states: Option<StateTable>,
 }
 
 // SAFETY: the ABI requires `call` and `drop_instance` to accept an instance from any thread
@@ -47,8 +50,9 @@ impl PluginInstance {
         label: String,
         name: String,
         categories: Vec<TaskCategory>,
+        states: Option<StateTable>,
     ) -> Self {
-        Self { fns, instance, label, name, categories }
+        Self { fns, instance, label, name, categories, states }
     }
 
     async fn call(&self, op: u32, request: CallRequest) -> Result<Vec<u8>, AgentError> {
@@ -142,6 +146,10 @@ impl AsyncAgent for PluginAsyncAgent {
         let reply = LogsReply::decode(bytes.as_slice()).map_err(|e| self.0.undecodable("logs reply", e))?;
         Ok(LogPage { lines: reply.lines, next_token: reply.next_token })
     }
+
+    fn backend_states(&self) -> Option<&StateTable> {
+        self.0.states.as_ref()
+    }
 }
 
 /// A sync plugin agent.
@@ -159,5 +167,9 @@ impl SyncAgent for PluginSyncAgent {
 
     async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError> {
         self.0.status(op::EXECUTE, with_task(ctx, task)).await
+    }
+
+    fn backend_states(&self) -> Option<&StateTable> {
+        self.0.states.as_ref()
     }
 }

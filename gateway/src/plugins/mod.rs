@@ -178,9 +178,11 @@ fn build(agent: &PluginAgentDecl, prepared: PrepareArgs, init: &AgentInit) -> Re
         }
     };
     let categories = described.categories.into_iter().map(|c| TaskCategory::new(c.name, c.version)).collect();
+    // Once per built agent, at start: the table's texts are leaked to be `'static`.
+    let states = described.backend_states.map(wire::DescribedStates::leak_into_table);
     // SAFETY: `instance` was just made by `agent.fns.init` and is owned by the result.
     let instance = Arc::new(unsafe {
-        agent::PluginInstance::new(agent.fns, instance, label(agent), described.name, categories)
+        agent::PluginInstance::new(agent.fns, instance, label(agent), described.name, categories, states)
     });
     Ok(if described.sync {
         AgentHandle::Sync(Arc::new(agent::PluginSyncAgent(instance)))
