@@ -8,6 +8,7 @@ use super::fail;
 use crate::exit::Exit;
 
 pub async fn run(addr: Option<String>, config_path: Option<PathBuf>, metrics_addr: Option<String>) -> Exit {
+    let stop = shutdown_signal();
     let mut config = match GatewayConfig::load(config_path.as_deref(), tern_gateway::config::env::from_process()) {
         Ok(c) => c,
         Err(e) => return fail(Exit::Usage, e),
@@ -37,7 +38,7 @@ pub async fn run(addr: Option<String>, config_path: Option<PathBuf>, metrics_add
         None => None,
     };
     announce(&config, &gateway, handle.local_addr);
-    shutdown_signal().await;
+    stop.await;
     eprintln!("tern serve: shutting down");
     if let Some(task) = metrics_server {
         task.abort();
@@ -94,22 +95,27 @@ fn announce(config: &GatewayConfig, gateway: &Gateway, addr: SocketAddr) {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT or SIGTERM. The handlers are installed when this is created, so a signal that
+/// arrives while the gateway is still starting is not lost (nor kills the process).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    #[cfg(unix)]
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        match (term, int) {
+            (Some(mut term), Some(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
