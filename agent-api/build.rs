@@ -33,6 +33,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .btree_map(".")
         // Malformed request bytes are the caller's fault: answer INVALID_ARGUMENT, not INTERNAL.
         .codec_path("crate::codec::StrictProstCodec")
+        // The template (~1.2 KB) and execution metadata (~1 KB) are heap-allocated, so a
+        // request is small and moving it through the layers of a call (and into the
+        // futures that hold it) copies pointers, not kilobytes (docs/benchmarks.md).
+        .boxed(".flyteidl.admin.CreateTaskRequest.template")
+        .boxed(".flyteidl.admin.CreateTaskRequest.task_execution_metadata")
+        .boxed(".flyteidl.admin.CreateRequestHeader.template")
+        .boxed(".flyteidl.admin.CreateRequestHeader.task_execution_metadata")
         .compile_fds(fds)?;
     Ok(())
 }

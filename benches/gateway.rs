@@ -95,16 +95,18 @@ fn median_load(runs: Vec<Load>) -> Load {
     }
 }
 
-/// One h2load run (pinned to the load CPU); `rps` caps each client's rate.
+/// One h2load run (pinned to the load CPU). `rps` sets each client's rate, one request in
+/// flight per client (steady arrivals); without it, `-m 8` streams per client, flat out.
 fn h2load(addr: &str, rpc: &str, body: &Path, requests: u64, rps: Option<u64>) -> Result<Load, String> {
     let url = format!("http://{addr}/flyteidl.service.AsyncAgentService/{rpc}");
     let log = std::env::temp_dir().join(format!("tern-bench-h2load-{}.log", std::process::id()));
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg(env_num("BENCH_LOAD_CPU", 0).to_string()).arg("h2load");
-    cmd.args(["-n", &requests.to_string(), "-c", "4", "-m", "8"]);
-    if let Some(r) = rps {
-        cmd.arg(format!("--rps={r}"));
-    }
+    cmd.args(["-n", &requests.to_string(), "-c", "4"]);
+    match rps {
+        Some(r) => cmd.args(["-m", "1"]).arg(format!("--rps={r}")),
+        None => cmd.args(["-m", "8"]),
+    };
     cmd.args(["-H", "content-type: application/grpc", "-H", "te: trailers", "-d"]).arg(body);
     cmd.arg(format!("--log-file={}", log.display())).arg(&url);
     let out = cmd.output().map_err(|e| format!("h2load: {e}"))?;
@@ -143,6 +145,26 @@ fn measure(addr: &str, rpc: &str, body: &Path, requests: u64, rps: Option<u64>) 
     median_load(runs)
 }
 
+/// Tern and the floor measured in alternation (warm-up, then floor, tern, floor, tern…), so
+/// both see the same machine conditions; the medians of each and of the per-pair ratios.
+fn measure_pair(tern: &str, floor: &str, rpc: &str, body: &Path, requests: u64) -> (Load, Load, f64) {
+    let warm = (requests / 10).max(1000);
+    let _ = h2load(tern, rpc, body, warm, None);
+    let _ = h2load(floor, rpc, body, warm, None);
+    let mut t = Vec::new();
+    let mut f = Vec::new();
+    let mut ratios = Vec::new();
+    for i in 0..env_num("BENCH_RUNS", 3).max(1) {
+        let fl = h2load(floor, rpc, body, requests, None).unwrap_or_else(|e| fail(e));
+        let tl = h2load(tern, rpc, body, requests, None).unwrap_or_else(|e| fail(e));
+        eprintln!("  {rpc} run {}: floor {:.0} req/s (p99 {:.3} ms), tern {:.0} req/s (p99 {:.3} ms): {:.2}", i + 1, fl.rate, fl.p99_ms, tl.rate, tl.p99_ms, tl.rate / fl.rate);
+        ratios.push(tl.rate / fl.rate);
+        t.push(tl);
+        f.push(fl);
+    }
+    (median_load(t), median_load(f), median(ratios))
+}
+
 fn frame(message: &impl Message) -> Vec<u8> {
     let bytes = message.encode_to_vec();
     let mut out = vec![0u8];
@@ -154,13 +176,13 @@ fn frame(message: &impl Message) -> Vec<u8> {
 fn create_request(node: &str) -> admin::CreateTaskRequest {
     admin::CreateTaskRequest {
         inputs: Some(core::LiteralMap::default()),
-        template: Some(core::TaskTemplate {
+        template: Some((core::TaskTemplate {
             r#type: "echo".into(),
             id: Some(core::Identifier { name: "bench.echo".into(), ..Default::default() }),
             ..Default::default()
-        }),
+        }).into()),
         output_prefix: "s3://bench/out".into(),
-        task_execution_metadata: Some(admin::TaskExecutionMetadata {
+        task_execution_metadata: Some((admin::TaskExecutionMetadata {
             task_execution_id: Some(core::TaskExecutionIdentifier {
                 task_id: Some(core::Identifier { name: "bench.echo".into(), ..Default::default() }),
                 node_execution_id: Some(core::NodeExecutionIdentifier {
@@ -175,7 +197,7 @@ fn create_request(node: &str) -> admin::CreateTaskRequest {
                 retry_attempt: 0,
             }),
             ..Default::default()
-        }),
+        }).into()),
     }
 }
 
@@ -294,31 +316,33 @@ fn main() {
     let direct_config = write_config("direct", "[agents.echo]\n[agents.sleep]\n");
     let direct = tern(server_cpu, &direct_config);
     let tb = rt.block_on(bodies(&direct.addr, "tern"));
-    let tern_create = measure(&direct.addr, "CreateTask", &tb.create, requests, None);
-    let tern_get = measure(&direct.addr, "GetTask", &tb.get, requests, None);
     let hop_rate = env_num("BENCH_HOP_RATE", 5000);
     let per_client = (hop_rate / 4).max(1);
     let direct_fixed = measure(&direct.addr, "GetTask", &tb.get, hop_rate * 5, Some(per_client));
-    let tern_rss_load = direct.status("VmHWM:");
 
-    // --- the floor: same replies, no decoding ------------------------------------------
+    // --- the floor: same replies, no decoding; measured in alternation with Tern --------
     let floor_addr = format!("127.0.0.1:{}", free_port());
     let floor_args = vec![floor_addr.clone(), tb.create_reply.display().to_string(), tb.get_reply.display().to_string()];
     let floor = Peer::spawn(server_cpu, &floor_bin, &floor_args, None, &[], floor_addr);
     std::thread::sleep(Duration::from_millis(500));
-    let floor_create = measure(&floor.addr, "CreateTask", &tb.create, requests, None);
-    let floor_get = measure(&floor.addr, "GetTask", &tb.get, requests, None);
+    let (tern_create, floor_create, create_ratio) = measure_pair(&direct.addr, &floor.addr, "CreateTask", &tb.create, requests);
+    let (tern_get, floor_get, get_ratio) = measure_pair(&direct.addr, &floor.addr, "GetTask", &tb.get, requests);
+    let tern_rss_load = direct.status("VmHWM:");
     drop(floor);
 
-    // --- a routed remote hop: front gateway -> backend gateway (both on the server CPU) --
+    // --- a routed remote hop: front gateway (server CPU) -> backend gateway (the other
+    // CPU, standing for another machine), at the same steady load as `direct_fixed` ------
+    drop(direct);
+    let backend = tern(env_num("BENCH_LOAD_CPU", 0), &direct_config);
+    let _ = rt.block_on(bodies(&backend.addr, "backend"));
     let routed_config =
-        write_config("front", &format!("[[routes]]\ntask_type = \"echo\"\ntarget = \"group:backend\"\n[groups.backend]\nendpoints = [{{ url = \"http://{}\" }}]\n", direct.addr));
+        write_config("front", &format!("[[routes]]\ntask_type = \"echo\"\ntarget = \"group:backend\"\n[groups.backend]\nendpoints = [{{ url = \"http://{}\" }}]\n", backend.addr));
     let front = tern(server_cpu, &routed_config);
     let fb = rt.block_on(bodies(&front.addr, "front"));
     let routed_fixed = measure(&front.addr, "GetTask", &fb.get, hop_rate * 5, Some(per_client));
     let routed_max = measure(&front.addr, "GetTask", &fb.get, requests / 2, None);
     drop(front);
-    drop(direct);
+    drop(backend);
 
     // --- memory: 10,000 in-flight async jobs ---------------------------------------------
     let jobs = env_num("BENCH_JOBS", 10_000);
@@ -361,17 +385,17 @@ fn main() {
     row("tern serve (echo)", "GetTask", &tern_get);
     row("pyflyte serve connector 1.16.31 (no-op echo)", "CreateTask", &py_create);
     row("pyflyte serve connector 1.16.31 (no-op echo)", "GetTask", &py_get);
-    row("tern serve front -> tern serve (routed hop)", "GetTask", &routed_max);
+    row("tern serve front (CPU 1) -> tern serve backend (CPU 0), routed hop", "GetTask", &routed_max);
     println!();
     println!("| ratio | CreateTask | GetTask | target |");
     println!("|---|---|---|---|");
-    println!("| tern / floor (throughput) | {:.2} | {:.2} | >= 0.8 |", tern_create.rate / floor_create.rate, tern_get.rate / floor_get.rate);
+    println!("| tern / floor (throughput, median of the paired runs) | {create_ratio:.2} | {get_ratio:.2} | >= 0.8 |");
     println!("| tern p99 / floor p99 | {:.2} | {:.2} | <= 1.5 |", tern_create.p99_ms / floor_create.p99_ms, tern_get.p99_ms / floor_get.p99_ms);
     println!("| tern / flytekit (throughput) | {:.1}x | {:.1}x | |", tern_create.rate / py_create.rate, tern_get.rate / py_get.rate);
     println!("| floor / flytekit (the ceiling of that ratio here) | {:.1}x | {:.1}x | |", floor_create.rate / py_create.rate, floor_get.rate / py_get.rate);
     println!();
     println!(
-        "Routed remote hop, GetTask at a fixed offered load of {hop_rate} req/s: direct mean {:.3} ms (p99 {:.3}), routed mean {:.3} ms (p99 {:.3}): the hop adds {:.3} ms mean (target <= 0.3 ms)",
+        "Routed remote hop, GetTask at a steady {hop_rate} req/s (4 clients, 1 in flight each): direct (tern serve on CPU 1) mean {:.3} ms (p99 {:.3}), routed (front on CPU 1 -> backend on CPU 0) mean {:.3} ms (p99 {:.3}): the hop adds {:.3} ms mean (target <= 0.3 ms)",
         direct_fixed.mean_ms,
         direct_fixed.p99_ms,
         routed_fixed.mean_ms,

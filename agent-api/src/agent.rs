@@ -15,7 +15,8 @@ use crate::status::TaskStatus;
 /// What a create (async) or execute (sync) call hands the agent.
 #[derive(Debug, Clone, Default)]
 pub struct TaskRequest {
-    pub template: core::TaskTemplate,
+    /// Boxed: templates are large, and requests move through every layer of a call.
+    pub template: Box<core::TaskTemplate>,
     pub inputs: core::LiteralMap,
 }
 

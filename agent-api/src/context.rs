@@ -45,7 +45,7 @@ impl AgentServices {
     pub fn task_context(
         &self,
         output_prefix: impl Into<String>,
-        execution: Option<admin::TaskExecutionMetadata>,
+        execution: Option<Box<admin::TaskExecutionMetadata>>,
         deadline: Option<Instant>,
     ) -> TaskContext {
         let idempotency_key = execution
@@ -69,7 +69,8 @@ pub struct TaskContext {
     /// Where this attempt's outputs go (`<prefix>/outputs.pb` and any data files).
     pub output_prefix: String,
     /// Who runs this task: execution identity, namespace, labels (absent on get/delete).
-    pub execution: Option<admin::TaskExecutionMetadata>,
+    /// Boxed: it is large, and contexts move through every layer of a call.
+    pub execution: Option<Box<admin::TaskExecutionMetadata>>,
     /// Stable key for idempotent submission, derived from `task_execution_id`.
     pub idempotency_key: Option<IdempotencyKey>,
     /// The caller's deadline for this call, when it sent one.

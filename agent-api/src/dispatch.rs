@@ -95,7 +95,7 @@ impl InProcessClient {
     }
 
     /// The agent's context; the deadline is the served call's (`grpc-timeout`), if any.
-    fn ctx(&self, output_prefix: &str, execution: Option<admin::TaskExecutionMetadata>) -> TaskContext {
+    fn ctx(&self, output_prefix: &str, execution: Option<Box<admin::TaskExecutionMetadata>>) -> TaskContext {
         self.services.task_context(output_prefix, execution, crate::call::CallContext::current_deadline())
     }
 }

@@ -74,6 +74,8 @@ pub mod codes {
 }
 
 const CODE_HEADER: &str = "tern-error-code";
+/// Longest message sent in a gRPC status (HTTP/2 peers limit header lists to ~16 KiB).
+const MAX_STATUS_MESSAGE: usize = 4096;
 const ORIGIN_HEADER: &str = "tern-error-origin";
 const RETRY_HEADER: &str = "tern-error-retry";
 /// Milliseconds after which a refused call may be tried again (also sent as gRPC's
@@ -224,7 +226,18 @@ impl AgentError {
 
     /// Converts to a gRPC status; the classification travels in metadata so a Tern
     /// client gets the exact error back, while any other client sees a normal status.
-    pub fn into_status(self) -> Status {
+    pub fn into_status(mut self) -> Status {
+        // The message travels in the `grpc-message` header: a huge one (an echo of a huge
+        // input) would exceed HTTP/2's header limits and break the connection instead.
+        if self.message.len() > MAX_STATUS_MESSAGE {
+            let mut end = MAX_STATUS_MESSAGE;
+            while !self.message.is_char_boundary(end) {
+                end -= 1;
+            }
+            let cut = self.message.len() - end;
+            self.message.truncate(end);
+            self.message.push_str(&format!("… ({cut} bytes cut)"));
+        }
         let mut status = match self.retry_after {
             Some(after) => {
                 use tonic_types::StatusExt;
@@ -365,6 +378,14 @@ mod tests {
         use tonic_types::StatusExt;
         assert_eq!(status.get_details_retry_info().unwrap().retry_delay, Some(Duration::from_millis(1500)));
         assert_eq!(AgentError::from_status(&status), err);
+    }
+
+    #[test]
+    fn huge_messages_are_cut_before_they_reach_a_header() {
+        let err = AgentError::invalid_argument("X", "é".repeat(100_000));
+        let status = err.into_status();
+        assert!(status.message().len() < 5000, "{}", status.message().len());
+        assert!(status.message().ends_with("bytes cut)"));
     }
 
     #[test]

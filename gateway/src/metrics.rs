@@ -93,9 +93,11 @@ pub struct GatewayMetrics {
     input_bytes: Family<TaskType, Histogram, fn() -> Histogram>,
     requests: Family<RpcStatus, Counter>,
     duration: Family<RpcType, Histogram, fn() -> Histogram>,
-    in_flight: Family<Rpc, Gauge>,
     agent_tasks: Family<AgentState, Gauge>,
     endpoint_healthy: Family<EndpointLabels, Gauge>,
+    ok_series: [SeriesCache; 8],
+    input_bytes_cache: std::sync::RwLock<std::collections::HashMap<String, Histogram>>,
+    in_flight_by_rpc: [Gauge; 8],
 }
 
 impl std::fmt::Debug for GatewayMetrics {
@@ -109,6 +111,24 @@ impl Default for GatewayMetrics {
         Self::new()
     }
 }
+
+/// The RPCs measured, in a fixed order (index into per-RPC arrays).
+const RPCS: [&str; 8] =
+    ["CreateTask", "GetTask", "DeleteTask", "ExecuteTaskSync", "GetTaskMetrics", "GetTaskLogs", "ListAgents", "GetAgent"];
+
+/// Distinct `task_type` label values kept; beyond, requests are counted as `other` (task
+/// types come from callers: without a cap, random ones would grow the series forever).
+const MAX_TASK_TYPES: usize = 1000;
+
+/// The series one successful (rpc, task type) updates, resolved once and cached: the hot
+/// path then costs a read lock and atomic increments, no label allocation.
+struct OkSeries {
+    requests: Counter,
+    duration: Histogram,
+    flytekit: Option<(Counter, Histogram)>,
+}
+
+type SeriesCache = std::sync::RwLock<std::collections::HashMap<String, Arc<OkSeries>>>;
 
 /// flytekit's operation names.
 fn operation(rpc: &str) -> Option<&'static str> {
@@ -163,8 +183,8 @@ fn status_name(code: tonic::Code) -> &'static str {
 /// One request being measured; record its outcome with [`finish`](Self::finish).
 pub struct RequestTimer<'a> {
     metrics: &'a GatewayMetrics,
-    rpc: &'static str,
-    task_type: String,
+    rpc: usize,
+    task_type: &'a str,
     started: Instant,
     finished: bool,
 }
@@ -174,14 +194,32 @@ impl RequestTimer<'_> {
         self.finished = true;
         let m = self.metrics;
         let seconds = self.started.elapsed().as_secs_f64();
+        if result.is_ok() {
+            let series = m.ok_series_for(self.rpc, self.task_type);
+            series.requests.inc();
+            series.duration.observe(seconds);
+            if let Some((success, latency)) = &series.flytekit {
+                success.inc();
+                latency.observe(seconds);
+            }
+            return;
+        }
+        self.finish_slow(result, seconds);
+    }
+
+    /// Failures (rare): through the families, with the status label.
+    fn finish_slow<T>(&self, result: &Result<T, AgentError>, seconds: f64) {
+        let m = self.metrics;
+        let rpc = RPCS[self.rpc];
+        let task_type = m.task_type_label(self.rpc, self.task_type).to_owned();
         let status = match result {
             Ok(_) => "OK",
             Err(e) => status_name(e.grpc_code()),
         };
-        m.requests.get_or_create(&RpcStatus { rpc: self.rpc, task_type: self.task_type.clone(), status }).inc();
-        m.duration.get_or_create(&RpcType { rpc: self.rpc, task_type: self.task_type.clone() }).observe(seconds);
-        if let Some(operation) = operation(self.rpc) {
-            let op = Operation { task_type: self.task_type.clone(), operation };
+        m.requests.get_or_create(&RpcStatus { rpc, task_type: task_type.clone(), status }).inc();
+        m.duration.get_or_create(&RpcType { rpc, task_type: task_type.clone() }).observe(seconds);
+        if let Some(operation) = operation(rpc) {
+            let op = Operation { task_type, operation };
             m.latency.get_or_create(&op).observe(seconds);
             match result {
                 Ok(_) => {
@@ -198,10 +236,11 @@ impl RequestTimer<'_> {
 
 impl Drop for RequestTimer<'_> {
     fn drop(&mut self) {
-        self.metrics.in_flight.get_or_create(&Rpc { rpc: self.rpc }).dec();
+        self.metrics.in_flight_by_rpc[self.rpc].dec();
         if !self.finished {
             // The caller went away (deadline, cancel) before an answer.
-            let labels = RpcStatus { rpc: self.rpc, task_type: std::mem::take(&mut self.task_type), status: "CANCELLED" };
+            let task_type = self.metrics.task_type_label(self.rpc, self.task_type).to_owned();
+            let labels = RpcStatus { rpc: RPCS[self.rpc], task_type, status: "CANCELLED" };
             self.metrics.requests.get_or_create(&labels).inc();
         }
     }
@@ -228,7 +267,11 @@ impl GatewayMetrics {
         registry.register("tern_requests_in_flight", "Agent protocol requests being served", in_flight.clone());
         registry.register("tern_agent_tasks", "Tasks holding (running) or waiting for (queued) an agent's slot on this gateway", agent_tasks.clone());
         registry.register("tern_route_endpoint_healthy", "1 when a group endpoint takes new creates (health checks, ejection)", endpoint_healthy.clone());
+        let in_flight_by_rpc = RPCS.map(|rpc| in_flight.get_or_create(&Rpc { rpc }).clone());
         Self {
+            ok_series: Default::default(),
+            input_bytes_cache: Default::default(),
+            in_flight_by_rpc,
             registry: Arc::new(Mutex::new(registry)),
             success,
             failure,
@@ -236,7 +279,6 @@ impl GatewayMetrics {
             input_bytes,
             requests,
             duration,
-            in_flight,
             agent_tasks,
             endpoint_healthy,
         }
@@ -248,13 +290,56 @@ impl GatewayMetrics {
     }
 
     /// Starts measuring one request.
-    pub fn start(&self, rpc: &'static str, task_type: &str) -> RequestTimer<'_> {
-        self.in_flight.get_or_create(&Rpc { rpc }).inc();
-        RequestTimer { metrics: self, rpc, task_type: task_type.to_owned(), started: Instant::now(), finished: false }
+    pub fn start<'a>(&'a self, rpc: &'static str, task_type: &'a str) -> RequestTimer<'a> {
+        let rpc = RPCS.iter().position(|r| *r == rpc).unwrap_or(0);
+        self.in_flight_by_rpc[rpc].inc();
+        RequestTimer { metrics: self, rpc, task_type, started: Instant::now(), finished: false }
+    }
+
+    /// `task_type`, or `other` once [`MAX_TASK_TYPES`] distinct values were seen for `rpc`.
+    fn task_type_label<'a>(&self, rpc: usize, task_type: &'a str) -> &'a str {
+        let cache = self.ok_series[rpc].read().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_TASK_TYPES && !cache.contains_key(task_type) {
+            "other"
+        } else {
+            task_type
+        }
+    }
+
+    /// The cached series of successful `rpc` calls for `task_type`.
+    fn ok_series_for(&self, rpc: usize, task_type: &str) -> Arc<OkSeries> {
+        if let Some(s) = self.ok_series[rpc].read().unwrap_or_else(|p| p.into_inner()).get(task_type) {
+            return s.clone();
+        }
+        let label = self.task_type_label(rpc, task_type).to_owned();
+        let name = RPCS[rpc];
+        let series = Arc::new(OkSeries {
+            requests: self.requests.get_or_create(&RpcStatus { rpc: name, task_type: label.clone(), status: "OK" }).clone(),
+            duration: self.duration.get_or_create(&RpcType { rpc: name, task_type: label.clone() }).clone(),
+            flytekit: operation(name).map(|operation| {
+                let op = Operation { task_type: label.clone(), operation };
+                (self.success.get_or_create(&op).clone(), self.latency.get_or_create(&op).clone())
+            }),
+        });
+        let mut cache = self.ok_series[rpc].write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() < MAX_TASK_TYPES {
+            cache.entry(task_type.to_owned()).or_insert_with(|| series.clone());
+        }
+        series
     }
 
     pub fn observe_input_bytes(&self, task_type: &str, bytes: usize) {
-        self.input_bytes.get_or_create(&TaskType { task_type: task_type.to_owned() }).observe(bytes as f64);
+        if let Some(h) = self.input_bytes_cache.read().unwrap_or_else(|p| p.into_inner()).get(task_type) {
+            h.observe(bytes as f64);
+            return;
+        }
+        let mut cache = self.input_bytes_cache.write().unwrap_or_else(|p| p.into_inner());
+        let label = if cache.len() >= MAX_TASK_TYPES { "other" } else { task_type };
+        let h = self.input_bytes.get_or_create(&TaskType { task_type: label.to_owned() }).clone();
+        h.observe(bytes as f64);
+        if cache.len() < MAX_TASK_TYPES {
+            cache.insert(task_type.to_owned(), h);
+        }
     }
 
     pub fn set_agent_tasks(&self, agent: &str, running: usize, queued: usize) {

@@ -121,13 +121,22 @@ pub async fn serve_with(agents: Arc<dyn AgentClient>, addr: &str, options: Serve
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).map_err(|e| GatewayError::Tls(e.to_string()))?;
     }
-    let router = builder
-        .add_service(health)
-        .add_service(InterceptedService::new(reflection_v1, gate.clone()))
-        .add_service(InterceptedService::new(reflection_v1alpha, gate.clone()))
-        .add_service(InterceptedService::new(service.async_server(), gate.clone()))
-        .add_service(InterceptedService::new(service.sync_server(), gate.clone()))
-        .add_service(InterceptedService::new(service.metadata_server(), gate));
+    let mut router = builder.add_service(health);
+    // Without tokens, no interceptor layer at all (it costs on every call).
+    router = match gate.0.is_some() {
+        true => router
+            .add_service(InterceptedService::new(reflection_v1, gate.clone()))
+            .add_service(InterceptedService::new(reflection_v1alpha, gate.clone()))
+            .add_service(InterceptedService::new(service.async_server(), gate.clone()))
+            .add_service(InterceptedService::new(service.sync_server(), gate.clone()))
+            .add_service(InterceptedService::new(service.metadata_server(), gate)),
+        false => router
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(service.async_server())
+            .add_service(service.sync_server())
+            .add_service(service.metadata_server()),
+    };
     let task = tokio::spawn(async move {
         router
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), on_shutdown)

@@ -169,7 +169,7 @@ fn probe_client(c: &GatewayConfig) -> InProcessClient {
 
 fn probe_header() -> admin::CreateRequestHeader {
     admin::CreateRequestHeader {
-        template: Some(core::TaskTemplate { r#type: "probe".into(), ..Default::default() }),
+        template: Some((core::TaskTemplate { r#type: "probe".into(), ..Default::default() }).into()),
         ..Default::default()
     }
 }
@@ -230,11 +230,11 @@ async fn duckdb_queries_beyond_the_limit_wait_queued_for_a_slot() {
     let (client, _) = tern_gateway::in_process_client(&c, Mode::Serve).unwrap();
     let slow = "SELECT count(*) FROM range(100000) a, range(1000000) b WHERE a.range + b.range = -1";
     let create = |prefix: &str| admin::CreateTaskRequest {
-        template: Some(core::TaskTemplate {
+        template: Some((core::TaskTemplate {
             r#type: "duckdb".into(),
             target: Some(core::task_template::Target::Sql(core::Sql { statement: slow.into(), dialect: 0 })),
             ..Default::default()
-        }),
+        }).into()),
         output_prefix: dir.path().join(prefix).display().to_string(),
         ..Default::default()
     };

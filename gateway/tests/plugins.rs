@@ -156,7 +156,7 @@ fn inputs(name: &str, value: &str) -> core::LiteralMap {
 
 fn create(name: &str, prefix: &str) -> admin::CreateTaskRequest {
     admin::CreateTaskRequest {
-        template: Some(template("greet")),
+        template: Some(template("greet").into()),
         inputs: Some(inputs("name", name)),
         output_prefix: prefix.into(),
         ..Default::default()
@@ -188,7 +188,7 @@ fn wordcount_template() -> core::TaskTemplate {
 }
 
 async fn count_words(client: &InProcessClient, text: &str) -> Result<admin::Resource, AgentError> {
-    let header = admin::CreateRequestHeader { template: Some(wordcount_template()), ..Default::default() };
+    let header = admin::CreateRequestHeader { template: Some(wordcount_template().into()), ..Default::default() };
     client.execute_task_sync(header, inputs("text", text)).await
 }
 

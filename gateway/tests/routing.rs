@@ -29,10 +29,10 @@ fn remote_url(handle: &[u8]) -> String {
 
 fn sleep_create(project: &str, domain: &str, node: &str, seconds: f64) -> admin::CreateTaskRequest {
     admin::CreateTaskRequest {
-        template: Some(core::TaskTemplate { r#type: "sleep".into(), ..Default::default() }),
+        template: Some((core::TaskTemplate { r#type: "sleep".into(), ..Default::default() }).into()),
         inputs: Some(core::LiteralMap { literals: [("duration".to_owned(), seconds.to_literal().unwrap())].into() }),
         output_prefix: "s3://b/o".into(),
-        task_execution_metadata: Some(execution(project, domain, node, 0)),
+        task_execution_metadata: Some(execution(project, domain, node, 0).into()),
     }
 }
 

@@ -199,14 +199,14 @@ async fn paths_outside_the_data_store_are_refused() {
     std::fs::write(outside.path().join("data.parquet"), b"not read").unwrap();
     let dataset = tern_type_transformers::StructuredDataset::new(outside.path().display().to_string()).to_literal().unwrap();
     let request = admin::CreateTaskRequest {
-        template: Some(core::TaskTemplate {
+        template: Some((core::TaskTemplate {
             r#type: "duckdb".into(),
             target: Some(core::task_template::Target::Sql(core::Sql { statement: "SELECT count(*) AS n FROM t".into(), dialect: 0 })),
             ..Default::default()
-        }),
+        }).into()),
         inputs: Some(core::LiteralMap { literals: [("t".to_owned(), dataset)].into() }),
         output_prefix: "run/1".into(),
-        task_execution_metadata: Some(execution("p", "d", "n0", 0)),
+        task_execution_metadata: Some(execution("p", "d", "n0", 0).into()),
     };
     let handle = c.create_task(request).await.unwrap();
     let mut resource = c.get_task(get("duckdb", handle.clone())).await.unwrap();

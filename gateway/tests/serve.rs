@@ -34,7 +34,7 @@ fn client_for(dir: &std::path::Path) -> Arc<dyn AgentClient> {
 
 fn header(task_type: &str) -> admin::CreateRequestHeader {
     admin::CreateRequestHeader {
-        template: Some(core::TaskTemplate { r#type: task_type.into(), ..Default::default() }),
+        template: Some((core::TaskTemplate { r#type: task_type.into(), ..Default::default() }).into()),
         ..Default::default()
     }
 }

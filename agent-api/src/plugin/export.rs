@@ -270,7 +270,7 @@ fn context(instance: &Instance, request: &mut CallRequest) -> TaskContext {
     let deadline = request.deadline_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
     let mut ctx = instance.services.task_context(
         std::mem::take(&mut request.output_prefix),
-        request.execution.take(),
+        request.execution.take().map(Box::new),
         deadline,
     );
     if !request.idempotency_key.is_empty() {
@@ -284,7 +284,7 @@ fn task(request: &mut CallRequest) -> Result<TaskRequest, AgentError> {
         .template
         .take()
         .ok_or_else(|| AgentError::invalid_argument(codes::INVALID_REQUEST, "the task template is required"))?;
-    Ok(TaskRequest { template, inputs: request.inputs.take().unwrap_or_default() })
+    Ok(TaskRequest { template: Box::new(template), inputs: request.inputs.take().unwrap_or_default() })
 }
 
 async fn run(instance: Arc<Instance>, op: u32, mut request: CallRequest) -> Result<Vec<u8>, AgentError> {

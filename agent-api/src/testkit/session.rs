@@ -72,9 +72,9 @@ impl Session {
             .client
             .create_task(admin::CreateTaskRequest {
                 inputs: Some(spec.inputs.clone()),
-                template: Some(spec.template.clone()),
+                template: Some(spec.template.clone().into()),
                 output_prefix: prefix.clone(),
-                task_execution_metadata: Some(self.execution(node, attempt)),
+                task_execution_metadata: Some(self.execution(node, attempt).into()),
             })
             .await?;
         Ok(Handle { meta, prefix })
@@ -105,9 +105,9 @@ impl Session {
 
     pub async fn execute(&self, spec: &TaskSpec, node: &str) -> Result<admin::Resource, AgentError> {
         let header = admin::CreateRequestHeader {
-            template: Some(spec.template.clone()),
+            template: Some(spec.template.clone().into()),
             output_prefix: self.prefix(node, 0),
-            task_execution_metadata: Some(self.execution(node, 0)),
+            task_execution_metadata: Some(self.execution(node, 0).into()),
             ..Default::default()
         };
         self.client.execute_task_sync(header, spec.inputs.clone()).await

@@ -106,9 +106,9 @@ async fn create(
     client
         .create_task(admin::CreateTaskRequest {
             inputs: Some(inputs),
-            template: Some(template),
+            template: Some(template.into()),
             output_prefix: prefix.into(),
-            task_execution_metadata: node.map(execution),
+            task_execution_metadata: node.map(execution).map(Box::new),
         })
         .await
 }

@@ -51,7 +51,7 @@ fn category() -> admin::TaskCategory {
 fn create_request(template: core::TaskTemplate, inputs: core::LiteralMap) -> admin::CreateTaskRequest {
     admin::CreateTaskRequest {
         inputs: Some(inputs),
-        template: Some(template),
+        template: Some(template.into()),
         output_prefix: "out/echo".into(),
         task_execution_metadata: None,
     }

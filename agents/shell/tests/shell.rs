@@ -151,9 +151,9 @@ impl Harness {
         self.client
             .create_task(admin::CreateTaskRequest {
                 inputs: Some(task.inputs.clone()),
-                template: Some(task.template()),
+                template: Some(task.template().into()),
                 output_prefix: PREFIX.into(),
-                task_execution_metadata: Some(execution(node)),
+                task_execution_metadata: Some(execution(node).into()),
             })
             .await
     }

@@ -50,9 +50,9 @@ impl Harness {
         self.client
             .create_task(admin::CreateTaskRequest {
                 inputs: Some(inputs),
-                template: Some(core::TaskTemplate { r#type: "sleep".into(), ..Default::default() }),
+                template: Some((core::TaskTemplate { r#type: "sleep".into(), ..Default::default() }).into()),
                 output_prefix: "out/sleep".into(),
-                task_execution_metadata: execution,
+                task_execution_metadata: execution.map(Box::new),
             })
             .await
     }

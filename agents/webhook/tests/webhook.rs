@@ -55,7 +55,7 @@ fn inputs(items: Vec<(&str, core::Literal)>) -> core::LiteralMap {
 impl Harness {
     async fn run(&self, custom: Value, inputs: core::LiteralMap) -> TaskStatus {
         let header = admin::CreateRequestHeader {
-            template: Some(template(custom)),
+            template: Some(template(custom).into()),
             output_prefix: "out/webhook".into(),
             ..Default::default()
         };

@@ -210,9 +210,9 @@ async fn execute(
             run.store.set_attempt_phase(&run.execution_id, &node.id, attempt, AttemptPhase::Running, None).await?;
             emit_running(cx, attempt, String::new()).await;
             let header = admin::CreateRequestHeader {
-                template: Some(node.template.clone()),
+                template: Some(node.template.clone().into()),
                 output_prefix: prefix.clone(),
-                task_execution_metadata: Some(metadata),
+                task_execution_metadata: Some(metadata.into()),
                 max_dataset_size_bytes: 0,
             };
             TaskStatus::from_resource(client.execute_task_sync(header, cx.inputs.clone()).await?)
@@ -223,9 +223,9 @@ async fn execute(
                 _ => {
                     let req = admin::CreateTaskRequest {
                         inputs: Some(cx.inputs.clone()),
-                        template: Some(node.template.clone()),
+                        template: Some(node.template.clone().into()),
                         output_prefix: prefix.clone(),
-                        task_execution_metadata: Some(metadata),
+                        task_execution_metadata: Some(metadata.into()),
                     };
                     let meta = client.create_task(req).await?;
                     run.store.record_resource_meta(&run.execution_id, &node.id, attempt, &meta).await?;

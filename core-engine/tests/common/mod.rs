@@ -61,7 +61,7 @@ impl Log {
             node: id.and_then(|i| i.node_execution_id.as_ref()).map(|n| n.node_id.clone()).unwrap_or_default(),
             attempt: id.map(|i| i.retry_attempt).unwrap_or_default(),
             key: ctx.idempotency_key.as_ref().map(|k| k.to_string()),
-            execution: ctx.execution.clone(),
+            execution: ctx.execution.as_deref().cloned(),
             output_prefix: ctx.output_prefix.clone(),
             at: Instant::now(),
         });

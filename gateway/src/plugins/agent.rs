@@ -81,7 +81,7 @@ impl PluginInstance {
 fn request(ctx: &TaskContext) -> CallRequest {
     CallRequest {
         output_prefix: ctx.output_prefix.clone(),
-        execution: ctx.execution.clone(),
+        execution: ctx.execution.as_deref().cloned(),
         idempotency_key: ctx.idempotency_key.as_ref().map(|k| k.as_str().to_owned()).unwrap_or_default(),
         deadline_ms: ctx
             .deadline
@@ -91,7 +91,7 @@ fn request(ctx: &TaskContext) -> CallRequest {
 }
 
 fn with_task(ctx: &TaskContext, task: TaskRequest) -> CallRequest {
-    CallRequest { template: Some(task.template), inputs: Some(task.inputs), ..request(ctx) }
+    CallRequest { template: Some(*task.template), inputs: Some(task.inputs), ..request(ctx) }
 }
 
 fn with_meta(ctx: &TaskContext, meta: &ResourceMeta) -> CallRequest {

@@ -5,7 +5,9 @@
 //! from any replica: the gateway keeps no state.
 //!
 //! `{"v":1,"owner":{"remote":{"group":"eu","endpoint":"https://…","region":"eu-west-1"}},
-//!   "scope":{"project":"p","domain":"d"},"meta":"<base64 of the owner's handle>","sig":"…"}`
+//!   "scope":{"project":"p","domain":"d"},"meta":{…the owner's handle…},"sig":"…"}`
+//! The owner's handle is embedded as is when it is a JSON object (every Tern agent's is),
+//! else base64-encoded as `"meta_b64"` (e.g. a flytekit connector's pickled handle).
 //! (versioned JSON like every Tern handle; an agent's own handle never starts with
 //! `{"v":1,"owner":` because agents' keys are written sorted, so `owner` would come first).
 //!
@@ -63,12 +65,17 @@ impl Scope {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct Wire {
+struct Wire<'a> {
     v: u32,
     owner: Owner,
     #[serde(default)]
     scope: Scope,
-    meta: String,
+    /// The owner's handle when it is a JSON object, embedded as is.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    meta: Option<&'a serde_json::value::RawValue>,
+    /// Otherwise, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    meta_b64: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     sig: Option<String>,
 }
@@ -117,9 +124,19 @@ impl Sealer {
 
     /// Wraps `meta`.
     pub fn seal(&self, owner: Owner, scope: Scope, meta: &[u8]) -> Vec<u8> {
-        let meta = base64::engine::general_purpose::STANDARD.encode(meta);
-        let sig = self.mac(&owner, &scope, &meta);
-        serde_json::to_vec(&Wire { v: 1, owner, scope, meta, sig }).unwrap_or_default()
+        let raw: Option<&serde_json::value::RawValue> = meta
+            .starts_with(b"{")
+            .then(|| serde_json::from_slice::<&serde_json::value::RawValue>(meta).ok())
+            .flatten();
+        let (meta, meta_b64, signed) = match raw {
+            Some(raw) => (Some(raw), None, raw.get().to_owned()),
+            None => {
+                let b64 = base64::engine::general_purpose::STANDARD.encode(meta);
+                (None, Some(b64.clone()), b64)
+            }
+        };
+        let sig = self.mac(&owner, &scope, &signed);
+        serde_json::to_vec(&Wire { v: 1, owner, scope, meta, meta_b64, sig }).unwrap_or_default()
     }
 
     /// `Ok(None)` for a bare handle (not made by a Tern gateway's router).
@@ -129,7 +146,12 @@ impl Sealer {
         }
         let wire: Wire = serde_json::from_slice(bytes)
             .map_err(|e| bad(format!("resource_meta looks like a Tern gateway handle but is not one: {e}")))?;
-        if let Some(expected) = self.mac(&wire.owner, &wire.scope, &wire.meta) {
+        let signed = match (&wire.meta, &wire.meta_b64) {
+            (Some(raw), None) => raw.get(),
+            (None, Some(b64)) => b64.as_str(),
+            _ => return Err(bad("resource_meta's envelope must hold exactly one of meta and meta_b64".into())),
+        };
+        if let Some(expected) = self.mac(&wire.owner, &wire.scope, signed) {
             let given = wire.sig.as_deref().unwrap_or_default();
             use subtle::ConstantTimeEq;
             if !bool::from(expected.as_bytes().ct_eq(given.as_bytes())) {
@@ -139,9 +161,13 @@ impl Sealer {
                 ));
             }
         }
-        let meta = base64::engine::general_purpose::STANDARD
-            .decode(wire.meta.as_bytes())
-            .map_err(|e| bad(format!("resource_meta's inner handle is not base64: {e}")))?;
+        let meta = match (wire.meta, &wire.meta_b64) {
+            (Some(raw), _) => raw.get().as_bytes().to_vec(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64.as_bytes())
+                .map_err(|e| bad(format!("resource_meta's inner handle is not base64: {e}")))?,
+            (None, None) => Vec::new(),
+        };
         Ok(Some(Envelope { owner: wire.owner, scope: wire.scope, meta }))
     }
 }
@@ -164,6 +190,12 @@ mod tests {
         assert_eq!((env.owner, env.scope, env.meta), (remote(), scope, b"{\"v\":1,\"job\":\"x\"}".to_vec()));
         assert_eq!(s.open(b"{\"v\":1,\"job\":\"x\"}").unwrap(), None);
         assert_eq!(s.open(b"\xff\x00").unwrap(), None);
+        // A handle that is not a JSON object travels as base64.
+        let pickled = s.seal(Owner::Local, Scope::default(), b"\x80\x04\x95pickle");
+        assert!(String::from_utf8_lossy(&pickled).contains("meta_b64"));
+        assert_eq!(s.open(&pickled).unwrap().unwrap().meta, b"\x80\x04\x95pickle".to_vec());
+        let json_but_not_object = s.seal(Owner::Local, Scope::default(), b"[1,2]");
+        assert_eq!(s.open(&json_but_not_object).unwrap().unwrap().meta, b"[1,2]".to_vec());
         let e = s.open(b"{\"v\":1,\"owner\":7}").unwrap_err();
         assert_eq!(e.code, codes::BAD_RESOURCE_META);
     }

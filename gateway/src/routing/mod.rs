@@ -341,23 +341,29 @@ impl Router {
     }
 
     async fn do_create_task(&self, request: admin::CreateTaskRequest) -> Result<Vec<u8>, AgentError> {
-        let category = required_template(request.template.as_ref(), "CreateTaskRequest")?;
-        let meta = request.task_execution_metadata.clone();
-        let subject = Subject::new(&category, meta.as_ref());
-        authorize(&category, subject.project, subject.domain)?;
-        if let Some(inputs) = &request.inputs {
-            self.metrics.observe_input_bytes(&category.name, prost::Message::encoded_len(inputs));
-        }
-        let scope = Scope {
-            project: subject.project.unwrap_or_default().to_owned(),
-            domain: subject.domain.unwrap_or_default().to_owned(),
-            task: subject.execution_text(),
+        let category = required_template(request.template.as_deref(), "CreateTaskRequest")?;
+        let (route, scope, _slot) = {
+            let subject = Subject::new(&category, request.task_execution_metadata.as_deref());
+            authorize(&category, subject.project, subject.domain)?;
+            if let Some(inputs) = &request.inputs {
+                self.metrics.observe_input_bytes(&category.name, prost::Message::encoded_len(inputs));
+            }
+            let scope = Scope {
+                project: subject.project.unwrap_or_default().to_owned(),
+                domain: subject.domain.unwrap_or_default().to_owned(),
+                task: subject.execution_text(),
+            };
+            let route = self.route_for(&subject);
+            let slot = match route {
+                Some(r) => Some(r.limits.admit(&subject).await?),
+                None => None,
+            };
+            (route, scope, slot)
         };
-        let Some(route) = self.route_for(&subject) else {
+        let Some(route) = route else {
             let inner = self.local.create_task(request).await?;
             return Ok(self.sealer.seal(Owner::Local, scope, &inner));
         };
-        let _slot = route.limits.admit(&subject).await?;
         let deadline = route.config.deadline;
         match &route.target {
             Target::Local => {
@@ -401,14 +407,20 @@ impl Router {
         header: admin::CreateRequestHeader,
         inputs: core::LiteralMap,
     ) -> Result<admin::Resource, AgentError> {
-        let category = required_template(header.template.as_ref(), "CreateRequestHeader")?;
-        let meta = header.task_execution_metadata.clone();
-        let subject = Subject::new(&category, meta.as_ref());
-        authorize(&category, subject.project, subject.domain)?;
-        let Some(route) = self.route_for(&subject) else {
+        let category = required_template(header.template.as_deref(), "CreateRequestHeader")?;
+        let (route, _slot) = {
+            let subject = Subject::new(&category, header.task_execution_metadata.as_deref());
+            authorize(&category, subject.project, subject.domain)?;
+            let route = self.route_for(&subject);
+            let slot = match route {
+                Some(r) => Some(r.limits.admit(&subject).await?),
+                None => None,
+            };
+            (route, slot)
+        };
+        let Some(route) = route else {
             return self.local.execute_task_sync(header, inputs).await;
         };
-        let _slot = route.limits.admit(&subject).await?;
         let deadline = route.config.deadline;
         match &route.target {
             Target::Local => within(deadline, self.local.execute_task_sync(header, inputs)).await,
@@ -481,8 +493,8 @@ fn execution_of(meta: Option<&admin::TaskExecutionMetadata>, category: &str) -> 
 /// when the span is recorded: it costs a parse of the handle).
 macro_rules! measured {
     ($self:ident, $rpc:literal, $task_type:expr, $task:expr, $call:expr) => {{
-        let task_type: String = $task_type.to_owned();
-        let timer = $self.metrics.start($rpc, &task_type);
+        let task_type: &str = $task_type;
+        let timer = $self.metrics.start($rpc, task_type);
         let task: String = if tracing::enabled!(tracing::Level::INFO) { $task.to_string() } else { String::new() };
         let span = tracing::info_span!("rpc", rpc = $rpc, task_type = %task_type, task_execution_id = %task);
         let result = $call.instrument(span.clone()).await;
@@ -510,23 +522,23 @@ impl AgentClient for Router {
     }
 
     async fn create_task(&self, request: admin::CreateTaskRequest) -> Result<Vec<u8>, AgentError> {
-        let task_type = template_type(request.template.as_ref()).to_owned();
-        let task = || execution_of(request.task_execution_metadata.as_ref(), &task_type);
-        measured!(self, "CreateTask", task_type, task(), self.do_create_task(request))
+        let task_type = template_type(request.template.as_deref()).to_owned();
+        let task = || execution_of(request.task_execution_metadata.as_deref(), &task_type);
+        measured!(self, "CreateTask", &task_type, task(), self.do_create_task(request))
     }
 
     async fn get_task(&self, request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
         #[allow(deprecated)]
         let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
         let task = || handle_task(&self.sealer, &request.resource_meta);
-        measured!(self, "GetTask", task_type, task(), self.do_get_task(request))
+        measured!(self, "GetTask", &task_type, task(), self.do_get_task(request))
     }
 
     async fn delete_task(&self, request: admin::DeleteTaskRequest) -> Result<(), AgentError> {
         #[allow(deprecated)]
         let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
         let task = || handle_task(&self.sealer, &request.resource_meta);
-        measured!(self, "DeleteTask", task_type, task(), self.do_delete_task(request))
+        measured!(self, "DeleteTask", &task_type, task(), self.do_delete_task(request))
     }
 
     async fn execute_task_sync(
@@ -534,10 +546,10 @@ impl AgentClient for Router {
         header: admin::CreateRequestHeader,
         inputs: core::LiteralMap,
     ) -> Result<admin::Resource, AgentError> {
-        let task_type = template_type(header.template.as_ref()).to_owned();
-        let task = execution_of(header.task_execution_metadata.as_ref(), &task_type);
+        let task_type = template_type(header.template.as_deref()).to_owned();
+        let task = execution_of(header.task_execution_metadata.as_deref(), &task_type);
         self.metrics.observe_input_bytes(&task_type, prost::Message::encoded_len(&inputs));
-        measured!(self, "ExecuteTaskSync", task_type, task.clone(), self.do_execute_task_sync(header, inputs))
+        measured!(self, "ExecuteTaskSync", &task_type, task.clone(), self.do_execute_task_sync(header, inputs))
     }
 
     async fn get_task_metrics(
@@ -547,7 +559,7 @@ impl AgentClient for Router {
         #[allow(deprecated)]
         let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
         let task = || handle_task(&self.sealer, &request.resource_meta);
-        measured!(self, "GetTaskMetrics", task_type, task(), self.do_get_task_metrics(request))
+        measured!(self, "GetTaskMetrics", &task_type, task(), self.do_get_task_metrics(request))
     }
 
     async fn get_task_logs(
@@ -557,6 +569,6 @@ impl AgentClient for Router {
         #[allow(deprecated)]
         let task_type = requested_type(request.task_category.as_ref(), &request.task_type).to_owned();
         let task = || handle_task(&self.sealer, &request.resource_meta);
-        measured!(self, "GetTaskLogs", task_type, task(), self.do_get_task_logs(request))
+        measured!(self, "GetTaskLogs", &task_type, task(), self.do_get_task_logs(request))
     }
 }

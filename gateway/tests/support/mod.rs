@@ -102,8 +102,8 @@ pub fn execution(project: &str, domain: &str, node: &str, attempt: u32) -> admin
 
 pub fn create(task_type: &str, project: &str, domain: &str) -> admin::CreateTaskRequest {
     admin::CreateTaskRequest {
-        template: Some(echo_template(task_type)),
-        task_execution_metadata: Some(execution(project, domain, "n0", 0)),
+        template: Some(echo_template(task_type).into()),
+        task_execution_metadata: Some(execution(project, domain, "n0", 0).into()),
         output_prefix: "s3://bucket/out".into(),
         ..Default::default()
     }
@@ -128,11 +128,11 @@ pub fn delete(task_type: &str, meta: Vec<u8>) -> admin::DeleteTaskRequest {
 /// A webhook task's header with `custom` as its config.
 pub fn webhook_header(custom: serde_json::Value) -> admin::CreateRequestHeader {
     admin::CreateRequestHeader {
-        template: Some(core::TaskTemplate {
+        template: Some((core::TaskTemplate {
             r#type: "webhook".into(),
             custom: Some(tern_type_transformers::render::json_to_struct(custom.as_object().expect("an object"))),
             ..Default::default()
-        }),
+        }).into()),
         output_prefix: "out".into(),
         ..Default::default()
     }
