@@ -15,6 +15,8 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_webhook::WebhookFactory>());
     #[cfg(feature = "agent-duckdb")]
     v.push(AgentEntry::of::<tern_agent_duckdb::DuckDbFactory>());
+    #[cfg(feature = "agent-snowflake")]
+    v.push(AgentEntry::of::<tern_agent_snowflake::SnowflakeFactory>());
     #[cfg(feature = "agent-shell")]
     v.push(AgentEntry::of::<tern_agent_shell::ShellFactory>());
     v
