@@ -187,7 +187,7 @@ async def app(scope, receive, send):
             STATE.requests.append({
                 "kind": "login", "login_name": data.get("LOGIN_NAME"), "account_name": data.get("ACCOUNT_NAME"),
                 "authenticator": data.get("AUTHENTICATOR", "SNOWFLAKE"), "has_password": "PASSWORD" in data,
-                "has_token": "TOKEN" in data, "query": {k: v for k, v in query.items()
+                "has_token": "TOKEN" in data, "fields": sorted(data), "query": {k: v for k, v in query.items()
                                                         if k in ("warehouse", "databaseName", "schemaName", "roleName")},
             })
         status, headers, out = await _call(fakesnow_app, scope, body)

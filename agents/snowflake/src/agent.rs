@@ -25,7 +25,6 @@ const REMEMBERED: usize = 4096;
 /// The handle (`resource_meta`): flytekit's `SnowflakeJobMetadata` fields plus Tern's. Never a
 /// secret: credentials come from the agent's configuration on every call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct QueryMeta {
     pub user: String,
     pub account: String,

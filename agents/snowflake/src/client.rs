@@ -399,11 +399,13 @@ impl Session {
         Ok(QueryState { status: text("status"), error_code: text("errorCode"), error_message: text("errorMessage") })
     }
 
-    /// The columns `sql` returns (`describeOnly`), for results with no rows.
+    /// The columns `sql` returns, read from the `rowtype` of a synchronous run (for results with
+    /// no rows, whose Arrow stream the crate does not return). Not `describeOnly`: fakesnow
+    /// cannot describe `RESULT_SCAN`, and re-reading an empty result costs nothing.
     async fn describe(&self, sql: &str) -> Result<Vec<Column>, CallError> {
         let auth = self.auth().await?;
         let body = serde_json::json!({
-            "sqlText": sql, "asyncExec": false, "sequenceId": self.next_sequence(), "describeOnly": true, "isInternal": false,
+            "sqlText": sql, "asyncExec": false, "sequenceId": self.next_sequence(), "isInternal": false,
         });
         let mut url = self.url("queries/v1/query-request");
         url.query_pairs_mut().append_pair("requestId", &uuid::Uuid::new_v4().to_string());

@@ -89,9 +89,17 @@ pub(crate) fn from_snowflake(code: &str, sql_state: &str, message: &str, interna
 
 /// `Snowflake error 001003 (42000): SQL compilation error: ...`: the code users search for.
 pub(crate) fn describe(code: &str, sql_state: &str, message: &str) -> String {
-    let message = message.trim();
-    // fakesnow and some Snowflake messages already start with "<code> (<state>): ".
-    let message = message.strip_prefix(&format!("{code} ({sql_state}): ")).unwrap_or(message);
+    let mut message = message.trim();
+    let mut sql_state = sql_state;
+    // Messages often start with "<code> (<state>): " already: keep that state, say it once.
+    if let Some(rest) = message.strip_prefix(code).and_then(|r| r.strip_prefix(" (")).filter(|_| !code.is_empty()) {
+        if let Some((state, text)) = rest.split_once("): ") {
+            if state.len() <= 8 && state.chars().all(|c| c.is_ascii_alphanumeric()) {
+                sql_state = if sql_state.is_empty() { state } else { sql_state };
+                message = text;
+            }
+        }
+    }
     match (code.is_empty(), sql_state.is_empty()) {
         (true, _) => format!("Snowflake error: {message}"),
         (false, true) => format!("Snowflake error {code}: {message}"),
@@ -108,6 +116,8 @@ mod tests {
         let e = from_snowflake("001003", "42000", "001003 (42000): SQL compilation error: syntax error", false);
         assert_eq!((e.code.as_ref(), e.is_retryable()), (QUERY_FAILED, false));
         assert_eq!(e.message, "Snowflake error 001003 (42000): SQL compilation error: syntax error");
+        let e = from_snowflake("002043", "", "002043 (02000): Binder Error", false);
+        assert_eq!(e.message, "Snowflake error 002043 (02000): Binder Error");
         let e = from_snowflake("000603", "XX000", "SQL execution internal error", false);
         assert_eq!((e.code.as_ref(), e.is_retryable()), (SNOWFLAKE_INCIDENT, true));
         let e = from_snowflake("002003", "", "Object 'T' does not exist or not authorized.", true);
