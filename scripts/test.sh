@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Tern's test command (the README and .ci/run call exactly this).
 #
-#  1. installs the pinned Python peers (flyteidl, flytekit[connector], grpcio-*, pytest, pandas, pyarrow,
-#     moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
-#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes);
+#  1. installs the pinned Python peers (flyteidl, flytekit[connector], flytekitplugins-snowflake, grpcio-*, pytest,
+#     pandas, pyarrow, moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
+#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes), and the Snowflake
+#     emulator (fakesnow, tests/peers/requirements-fakesnow.txt) into ${TERN_VENV}-fakesnow (TERN_FAKESNOW_PYTHON);
 #  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
 #     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
@@ -96,6 +97,28 @@ setup_venv() {
     echo "    installed: $("$VENV/bin/python" -m pip freeze | grep -iE '^(flyteidl|flytekit|grpcio|protobuf|pytest|pandas|pyarrow|moto)==' | tr '\n' ' ')"
 }
 
+# The Snowflake emulator (fakesnow's server + tests/peers/fakesnow_shim.py) in a virtualenv of its own,
+# ${TERN_VENV}-fakesnow: fakesnow pins boto3, duckdb and sqlglot versions that clash with flytekit's.
+FAKESNOW_REQUIREMENTS="tests/peers/requirements-fakesnow.txt"
+FAKESNOW_VENV="${VENV}-fakesnow"
+setup_fakesnow() {
+    local want have="" stamp="$FAKESNOW_VENV/.tern-requirements.sha256"
+    want="$(sha256sum "$FAKESNOW_REQUIREMENTS" | cut -d' ' -f1)"
+    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
+    if [[ -x "$FAKESNOW_VENV/bin/python" && "$have" == "$want" ]]; then
+        say "Snowflake emulator: virtualenv $FAKESNOW_VENV is up to date"
+        return 0
+    fi
+    say "Snowflake emulator: creating virtualenv $FAKESNOW_VENV (fakesnow)"
+    "$PYTHON" -m venv --clear "$FAKESNOW_VENV" || return 1
+    if ! "$FAKESNOW_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input \
+            -r "$FAKESNOW_REQUIREMENTS" >"$WORK/pip-fakesnow.log" 2>&1; then
+        cat "$WORK/pip-fakesnow.log" >&2
+        return 1
+    fi
+    echo "$want" >"$stamp"
+}
+
 peers_failed() {
     warn "could not install the Python peers"
     echo "0 passed, 1 failed"
@@ -107,9 +130,11 @@ if command -v flock >/dev/null 2>&1; then
     exec 9>"$VENV.lock"
     flock 9
     setup_venv || peers_failed
+    setup_fakesnow || peers_failed
     exec 9>&-
 else
     setup_venv || peers_failed
+    setup_fakesnow || peers_failed
 fi
 
 export TERN_PYTHON="$VENV/bin/python"

@@ -51,6 +51,12 @@ fn init_tracing(verbose: u8, format: cli::LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TERN_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // snowflake-api logs Snowflake's login answer (session and master tokens) and query results at
+    // debug through `log`: never below info, whatever the verbosity.
+    let filter = match "snowflake_api=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let _ = match format {
         cli::LogFormat::Text => builder.try_init(),
