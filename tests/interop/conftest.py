@@ -68,6 +68,7 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.sleep]
 [agents.webhook]
 [agents.duckdb]
+[agents.snowflake]
 [agents.shell]
 enabled = true
 """

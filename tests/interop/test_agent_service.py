@@ -36,6 +36,7 @@ DEFAULT_AGENTS = {
     "webhook": ("webhook", True),
     "duckdb": ("duckdb", False),
     "shell": ("shell", False),
+    "snowflake": ("snowflake", False),
 }
 
 
