@@ -72,9 +72,12 @@ mod tests {
         }
     }
 
+    /// A state, its phase, and for failures the error's (code, origin, retry).
+    type Expected = (&'static str, Phase, Option<(&'static str, ErrorOrigin, Retry)>);
+
     #[test]
     fn table_driven_phases() {
-        let cases: &[(&str, Phase, Option<(&str, ErrorOrigin, Retry)>)] = &[
+        let cases: &[Expected] = &[
             ("QUEUED", Phase::Queued, None),
             ("RESUMING_WAREHOUSE", Phase::WaitingForResources, None),
             ("QUEUED_REPARING_WAREHOUSE", Phase::WaitingForResources, None),
