@@ -3,7 +3,9 @@
 #
 #  1. installs the pinned Python peers (flyteidl, flytekit[connector], grpcio-*, pytest, pandas, pyarrow,
 #     moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
-#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes);
+#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes); peers whose pins
+#     clash with it get their own beside it, ${TERN_VENV}-<name> from tests/interop/requirements-<name>.txt
+#     (crucible: the BigQuery emulator; bigquery-plugin: flytekitplugins-bigquery);
 #  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
 #     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
@@ -96,6 +98,38 @@ setup_venv() {
     echo "    installed: $("$VENV/bin/python" -m pip freeze | grep -iE '^(flyteidl|flytekit|grpcio|protobuf|pytest|pandas|pyarrow|moto)==' | tr '\n' ' ')"
 }
 
+# Peers whose pins clash with the main virtualenv's get one of their own, next to it: "$VENV-<name>",
+# from tests/interop/requirements-<name>.txt, recreated when that file changes. Prints the python to use.
+setup_side_venv() {
+    local name="$1" req="tests/interop/requirements-$1.txt" dir="$VENV-$1" want have=""
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    [[ -f "$dir/.tern-requirements.sha256" ]] && have="$(cat "$dir/.tern-requirements.sha256")"
+    if [[ ! -x "$dir/bin/python" || "$have" != "$want" ]]; then
+        say "Python peers: virtualenv $dir from $req" >&2
+        "$PYTHON" -m venv --clear "$dir" >&2 &&
+            "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req" >"$WORK/pip-$name.log" 2>&1 &&
+            "$dir/bin/python" -m pip check >>"$WORK/pip-$name.log" 2>&1 &&
+            echo "$want" >"$dir/.tern-requirements.sha256" || { cat "$WORK/pip-$name.log" >&2; return 1; }
+    fi
+    echo "$dir/bin/python"
+}
+
+# The BigQuery emulator (crucible-emulator; started by the tests through tests/interop/peers/crucible_bigquery.py).
+setup_crucible() {
+    TERN_CRUCIBLE_PYTHON="$(setup_side_venv crucible)" && export TERN_CRUCIBLE_PYTHON &&
+        echo "    TERN_CRUCIBLE_PYTHON=$TERN_CRUCIBLE_PYTHON"
+}
+
+# flytekitplugins-bigquery (it needs numpy<2; the main virtualenv's pandas needs numpy>=2).
+setup_bigquery_plugin() {
+    TERN_BQ_PLUGIN_PYTHON="$(setup_side_venv bigquery-plugin)" && export TERN_BQ_PLUGIN_PYTHON &&
+        echo "    TERN_BQ_PLUGIN_PYTHON=$TERN_BQ_PLUGIN_PYTHON"
+}
+
+setup_all_venvs() {
+    setup_venv && setup_crucible && setup_bigquery_plugin
+}
+
 peers_failed() {
     warn "could not install the Python peers"
     echo "0 passed, 1 failed"
@@ -106,16 +140,17 @@ if command -v flock >/dev/null 2>&1; then
     # Two runs at once (e.g. a developer and CI on the same machine) must not build one virtualenv together.
     exec 9>"$VENV.lock"
     flock 9
-    setup_venv || peers_failed
+    setup_all_venvs || peers_failed
     exec 9>&-
 else
-    setup_venv || peers_failed
+    setup_all_venvs || peers_failed
 fi
 
 export TERN_PYTHON="$VENV/bin/python"
 export TERN_PYFLYTE="$VENV/bin/pyflyte"
 echo "    TERN_PYTHON=$TERN_PYTHON"
 echo "    TERN_PYFLYTE=$TERN_PYFLYTE"
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Rust: build the binary, run the workspace tests
