@@ -173,8 +173,17 @@ def run_task(agent, template, inputs=None, meta=None, timeout=60.0):
         time.sleep(0.1)
 
 
+def agent_handle(resource_meta: bytes) -> dict:
+    """The agent's own handle: flytekit's is the resource_meta; `tern serve` seals the agent's inside its
+    routing envelope (owner, scope)."""
+    handle = json.loads(resource_meta)
+    while "job_id" not in handle:
+        handle = next(v for v in handle.values() if isinstance(v, dict) and ("job_id" in v or "v" in v))
+    return handle
+
+
 def job_id(resource_meta: bytes) -> str:
-    return json.loads(resource_meta)["job_id"]
+    return agent_handle(resource_meta)["job_id"]
 
 
 def test_flytekit_serialized_tasks_run_on_tern_like_propeller(tern_bq, templates, emulator):
@@ -182,7 +191,7 @@ def test_flytekit_serialized_tasks_run_on_tern_like_propeller(tern_bq, templates
     with channel:
         meta, res = run_task(agent, templates["typed_params"], typed_inputs())
         assert res.phase == TaskExecution.SUCCEEDED, res
-        handle = json.loads(meta)
+        handle = agent_handle(meta)
         assert handle["project"] == PROJECT and handle["location"] == "US" and handle["v"] == 1, handle
         uri = res.outputs.literals["results"].scalar.structured_dataset.uri
         assert re.fullmatch(r"bq://tern-interop:_crucible_anonymous\.anon[0-9a-f]+", uri), uri
@@ -236,7 +245,7 @@ def test_bigquery_receives_what_flytekits_connector_sends_and_outputs_match(tern
         assert t_sd.metadata == f_sd.metadata, (t_sd, f_sd)
         assert t_sd.uri.split(".")[0] == f_sd.uri.split(".")[0], (t_sd.uri, f_sd.uri)
         assert [l.name for l in t_res.log_links] == [l.name for l in f_res.log_links]
-        assert json.loads(f_meta).keys() <= json.loads(t_meta).keys(), (f_meta, t_meta)
+        assert agent_handle(f_meta).keys() <= agent_handle(t_meta).keys(), (f_meta, t_meta)
 
         _, t_bad = run_task(tern, templates["bad_sql"])
         _, f_bad = run_task(flytekit, templates["bad_sql"])
