@@ -25,8 +25,12 @@ impl Drop for Emulator {
     }
 }
 
+/// `tests/interop/peers/crucible_bigquery.py` of the repository holding this crate (included from other
+/// crates' tests too, so found by walking up).
 fn launcher() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/peers/crucible_bigquery.py")
+    let rel = "tests/interop/peers/crucible_bigquery.py";
+    let start = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    start.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()).unwrap_or_else(|| panic!("{rel} not found above {}", start.display()))
 }
 
 impl Emulator {
