@@ -322,3 +322,18 @@ def test_warehouse_example_bigquery_to_duckdb_runs_with_tern_run(tern_bin, emula
     assert result.returncode == 0, explain(result)
     out = json.loads(result.stdout)["outputs"]
     assert out["top_region"] == "north" and out["revenue"] == 55.25, out
+
+
+def test_standard_variables_fill_the_bigquery_section(tern_bin, tmp_path):
+    env = child_env({"GOOGLE_APPLICATION_CREDENTIALS": "/var/secrets/google/key.json",
+                     "GOOGLE_CLOUD_PROJECT": "proj-x", "BIGQUERY_EMULATOR_HOST": "http://127.0.0.1:9050"})
+    result = run_command([tern_bin, "config", "show", "--json"], cwd=tmp_path, env=env)
+    assert result.returncode == 0, explain(result)
+    section = json.loads(result.stdout)["agents"]["bigquery"]
+    assert section["credentials"] == "file:/var/secrets/google/key.json", section  # a reference, never the key
+    assert section["default_project"] == "proj-x" and section["endpoint"] == "http://127.0.0.1:9050", section
+    # A key pasted into the config is refused without being echoed.
+    config = tmp_path / "bad.toml"
+    config.write_text('[agents.bigquery]\ncredentials = "{\\"private_key\\": \\"-----BEGIN PRIVATE KEY----- s3cr3t\\"}"\n')
+    result = run_command([tern_bin, "config", "show", "--config", config], cwd=tmp_path)
+    assert result.returncode == 2 and "s3cr3t" not in result.stdout + result.stderr, explain(result)
