@@ -127,7 +127,10 @@ impl BigQuery {
         match self.inner.job().insert(project, job).await {
             Ok(job) => Ok(Inserted::Created(job)),
             Err(e) if http_status(&e) == Some(409) => {
-                match self.get(project, &job_id, reference.location.as_deref()).await? {
+                // BigQuery names the job's location in the conflict ("Already Exists: Job P:LOCATION.ID"),
+                // which matters when the template gave none and BigQuery chose one.
+                let location = reference.location.clone().or_else(|| conflict_location(&e, project, &job_id));
+                match self.get(project, &job_id, location.as_deref()).await? {
                     Some(job) => Ok(Inserted::Attached(job)),
                     None => Err(codes::from_reason(
                         "backendError",
@@ -178,6 +181,17 @@ impl BigQuery {
         };
         self.inner.job().get_query_results(project, job_id, params).await.map_err(classify)
     }
+}
+
+/// The location in a 409 "Already Exists: Job PROJECT:LOCATION.JOB_ID" message.
+fn conflict_location(e: &BQError, project: &str, job_id: &str) -> Option<String> {
+    let BQError::ResponseError { error } = e else { return None };
+    let message = &error.error.message;
+    let start = message.find(&format!("{project}:"))? + project.len() + 1;
+    let rest = &message[start..];
+    let end = rest.find(&format!(".{job_id}"))?;
+    let location = &rest[..end];
+    (!location.is_empty() && location.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')).then(|| location.to_owned())
 }
 
 /// The HTTP status of an error BigQuery answered with.
@@ -277,6 +291,12 @@ mod tests {
         assert!(classify(response(503, "")).is_retryable());
         assert_eq!(classify(response(403, "rateLimitExceeded")).code, codes::THROTTLED);
         assert_eq!(classify(response(404, "notFound")).code, codes::NOT_FOUND);
+        let mut conflict = response(409, "duplicate");
+        if let BQError::ResponseError { error } = &mut conflict {
+            error.error.message = "Already Exists: Job proj:asia-northeast1.tern_abc".into();
+        }
+        assert_eq!(conflict_location(&conflict, "proj", "tern_abc").as_deref(), Some("asia-northeast1"));
+        assert_eq!(conflict_location(&conflict, "other", "tern_abc"), None);
         assert_eq!(without_url_secrets("error for url (http://h/x?access_token=s) here"), "error for url (http://h/x) here");
     }
 }
