@@ -3,8 +3,10 @@
 #
 #  1. installs the pinned Python peers (flyteidl, flytekit[connector], flytekitplugins-snowflake, grpcio-*, pytest,
 #     pandas, pyarrow, moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
-#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes), and the Snowflake
-#     emulator (fakesnow, tests/peers/requirements-fakesnow.txt) into ${TERN_VENV}-fakesnow (TERN_FAKESNOW_PYTHON);
+#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes); peers whose pins
+#     clash with it get their own beside it, ${TERN_VENV}-<name> from tests/interop/requirements-<name>.txt
+#     (fakesnow: the Snowflake emulator; crucible: the BigQuery emulator; bigquery-plugin:
+#     flytekitplugins-bigquery);
 #  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
 #     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
@@ -97,26 +99,42 @@ setup_venv() {
     echo "    installed: $("$VENV/bin/python" -m pip freeze | grep -iE '^(flyteidl|flytekit|grpcio|protobuf|pytest|pandas|pyarrow|moto)==' | tr '\n' ' ')"
 }
 
-# The Snowflake emulator (fakesnow's server + tests/peers/fakesnow_shim.py) in a virtualenv of its own,
-# ${TERN_VENV}-fakesnow: fakesnow pins boto3, duckdb and sqlglot versions that clash with flytekit's.
-FAKESNOW_REQUIREMENTS="tests/peers/requirements-fakesnow.txt"
-FAKESNOW_VENV="${VENV}-fakesnow"
+# Peers whose pins clash with the main virtualenv's get one of their own, next to it: "$VENV-<name>",
+# from tests/interop/requirements-<name>.txt, recreated when that file changes. Prints the python to use.
+setup_side_venv() {
+    local name="$1" req="tests/interop/requirements-$1.txt" dir="$VENV-$1" want have=""
+    want="$(sha256sum "$req" | cut -d' ' -f1)"
+    [[ -f "$dir/.tern-requirements.sha256" ]] && have="$(cat "$dir/.tern-requirements.sha256")"
+    if [[ ! -x "$dir/bin/python" || "$have" != "$want" ]]; then
+        say "Python peers: virtualenv $dir from $req" >&2
+        "$PYTHON" -m venv --clear "$dir" >&2 &&
+            "$dir/bin/python" -m pip install -q --disable-pip-version-check --no-input -r "$req" >"$WORK/pip-$name.log" 2>&1 &&
+            "$dir/bin/python" -m pip check >>"$WORK/pip-$name.log" 2>&1 &&
+            echo "$want" >"$dir/.tern-requirements.sha256" || { cat "$WORK/pip-$name.log" >&2; return 1; }
+    fi
+    echo "$dir/bin/python"
+}
+
+# The BigQuery emulator (crucible-emulator; started by the tests through tests/interop/peers/crucible_bigquery.py).
+setup_crucible() {
+    TERN_CRUCIBLE_PYTHON="$(setup_side_venv crucible)" && export TERN_CRUCIBLE_PYTHON &&
+        echo "    TERN_CRUCIBLE_PYTHON=$TERN_CRUCIBLE_PYTHON"
+}
+
+# flytekitplugins-bigquery (it needs numpy<2; the main virtualenv's pandas needs numpy>=2).
+setup_bigquery_plugin() {
+    TERN_BQ_PLUGIN_PYTHON="$(setup_side_venv bigquery-plugin)" && export TERN_BQ_PLUGIN_PYTHON &&
+        echo "    TERN_BQ_PLUGIN_PYTHON=$TERN_BQ_PLUGIN_PYTHON"
+}
+
+# The Snowflake emulator (fakesnow's server behind tests/interop/peers/fakesnow_shim.py).
 setup_fakesnow() {
-    local want have="" stamp="$FAKESNOW_VENV/.tern-requirements.sha256"
-    want="$(sha256sum "$FAKESNOW_REQUIREMENTS" | cut -d' ' -f1)"
-    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
-    if [[ -x "$FAKESNOW_VENV/bin/python" && "$have" == "$want" ]]; then
-        say "Snowflake emulator: virtualenv $FAKESNOW_VENV is up to date"
-        return 0
-    fi
-    say "Snowflake emulator: creating virtualenv $FAKESNOW_VENV (fakesnow)"
-    "$PYTHON" -m venv --clear "$FAKESNOW_VENV" || return 1
-    if ! "$FAKESNOW_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input \
-            -r "$FAKESNOW_REQUIREMENTS" >"$WORK/pip-fakesnow.log" 2>&1; then
-        cat "$WORK/pip-fakesnow.log" >&2
-        return 1
-    fi
-    echo "$want" >"$stamp"
+    TERN_FAKESNOW_PYTHON="$(setup_side_venv fakesnow)" && export TERN_FAKESNOW_PYTHON &&
+        echo "    TERN_FAKESNOW_PYTHON=$TERN_FAKESNOW_PYTHON"
+}
+
+setup_all_venvs() {
+    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin
 }
 
 peers_failed() {
@@ -129,18 +147,17 @@ if command -v flock >/dev/null 2>&1; then
     # Two runs at once (e.g. a developer and CI on the same machine) must not build one virtualenv together.
     exec 9>"$VENV.lock"
     flock 9
-    setup_venv || peers_failed
-    setup_fakesnow || peers_failed
+    setup_all_venvs || peers_failed
     exec 9>&-
 else
-    setup_venv || peers_failed
-    setup_fakesnow || peers_failed
+    setup_all_venvs || peers_failed
 fi
 
 export TERN_PYTHON="$VENV/bin/python"
 export TERN_PYFLYTE="$VENV/bin/pyflyte"
 echo "    TERN_PYTHON=$TERN_PYTHON"
 echo "    TERN_PYFLYTE=$TERN_PYFLYTE"
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Rust: build the binary, run the workspace tests

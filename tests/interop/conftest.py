@@ -69,6 +69,7 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.webhook]
 [agents.duckdb]
 [agents.snowflake]
+[agents.bigquery]
 [agents.shell]
 enabled = true
 """

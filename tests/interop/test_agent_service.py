@@ -37,6 +37,7 @@ DEFAULT_AGENTS = {
     "duckdb": ("duckdb", False),
     "shell": ("shell", False),
     "snowflake": ("snowflake", False),
+    "bigquery": ("bigquery_query_job_task", False),
 }
 
 

@@ -2,7 +2,7 @@
 
 TaskTemplates are serialized by the real flytekitplugins-snowflake 1.16.31 (`SnowflakeTask`), sent through
 flyteidl's own stubs (CreateTask / GetTask / DeleteTask) to `tern serve`, which talks to the Snowflake emulator:
-fakesnow 0.12.1 behind the test-side shim tests/peers/fakesnow_shim.py (its own virtualenv,
+fakesnow 0.12.1 behind the test-side shim tests/interop/peers/fakesnow_shim.py (its own virtualenv,
 $TERN_FAKESNOW_PYTHON; scripts/test.sh installs it). Submissions are counted AT the emulator.
 """
 
@@ -35,7 +35,7 @@ from tern_interop import (
 
 import os
 
-SHIM = REPO / "tests" / "peers" / "fakesnow_shim.py"
+SHIM = REPO / "tests" / "interop" / "peers" / "fakesnow_shim.py"
 ACCOUNT, USER = "myorg-myaccount", "TESTER"
 
 

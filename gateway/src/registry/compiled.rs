@@ -19,5 +19,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_snowflake::SnowflakeFactory>());
     #[cfg(feature = "agent-shell")]
     v.push(AgentEntry::of::<tern_agent_shell::ShellFactory>());
+    #[cfg(feature = "agent-bigquery")]
+    v.push(AgentEntry::of::<tern_agent_bigquery::BigQueryFactory>());
     v
 }

@@ -1,9 +1,9 @@
 //! The Snowflake emulator for the agent's tests: fakesnow 0.12.1's server behind the test-side
-//! shim `tests/peers/fakesnow_shim.py` (what it adds, and why, is in its docstring), started on a
+//! shim `tests/interop/peers/fakesnow_shim.py` (what it adds, and why, is in its docstring), started on a
 //! free port per test and killed when dropped.
 //!
 //! Its Python is `$TERN_FAKESNOW_PYTHON`, else `${TERN_VENV}-fakesnow/bin/python` (scripts/test.sh
-//! creates that virtualenv from tests/peers/requirements-fakesnow.txt). Without it a test prints
+//! creates that virtualenv from tests/interop/requirements-fakesnow.txt). Without it a test prints
 //! why and passes, except under `CI=true`, where a missing peer is a failure.
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -56,7 +56,7 @@ pub async fn start(test: &str) -> Option<Emulator> {
         }
         eprintln!(
             "SKIPPED {test}: {why}; scripts/test.sh installs fakesnow, or set TERN_FAKESNOW_PYTHON to a python with \
-             tests/peers/requirements-fakesnow.txt installed"
+             tests/interop/requirements-fakesnow.txt installed"
         );
         None
     };
@@ -68,7 +68,7 @@ pub async fn start(test: &str) -> Option<Emulator> {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("fakesnow.log");
     let child = Command::new(&python)
-        .arg(repo().join("tests/peers/fakesnow_shim.py"))
+        .arg(repo().join("tests/interop/peers/fakesnow_shim.py"))
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(dir.path())
         .env_remove("http_proxy")

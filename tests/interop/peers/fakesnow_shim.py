@@ -2,7 +2,7 @@
 
     python fakesnow_shim.py --host 127.0.0.1 --port 8085
 
-Runs in its own virtualenv (tests/peers/requirements-fakesnow.txt: fakesnow's pins clash with flytekit's). fakesnow
+Runs in its own virtualenv (tests/interop/requirements-fakesnow.txt: fakesnow's pins clash with flytekit's). fakesnow
 executes every statement in DuckDB and speaks the Snowflake connector's HTTP protocol; this ASGI wrapper adds what it
 lacks, each piece marked below as COMPAT (a field real Snowflake sends that the `snowflake-api` crate requires) or
 EMULATES (a documented Snowflake behaviour fakesnow does not have, so the agent's code path for it can be exercised):
