@@ -17,5 +17,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_duckdb::DuckDbFactory>());
     #[cfg(feature = "agent-shell")]
     v.push(AgentEntry::of::<tern_agent_shell::ShellFactory>());
+    #[cfg(feature = "agent-databricks")]
+    v.push(AgentEntry::of::<tern_agent_databricks::DatabricksFactory>());
     v
 }
