@@ -155,5 +155,5 @@ impl Remote {
 
 /// Scripts the tests import into the workspace.
 pub const OK_PY: &str = "import sys\nprint('tern-ok', sys.argv[1:])\n";
-pub const FAIL_PY: &str = "import sys\nprint('tern-fail: about to exit 3', file=sys.stderr)\nsys.exit(3)\n";
+pub const FAIL_PY: &str = "import sys\nprint('tern-fail: starting', flush=True)\nprint('tern-fail: about to exit 3', file=sys.stderr)\nsys.exit(3)\n";
 pub const SLOW_PY: &str = "import sys, time\nprint('tern-slow', flush=True)\ntime.sleep(float(sys.argv[-1]) if len(sys.argv) > 1 else 10)\n";
