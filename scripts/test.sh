@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Tern's test command (the README and .ci/run call exactly this).
 #
-#  1. installs the pinned Python peers (flyteidl, flytekit[connector], grpcio-*, pytest, pandas, pyarrow,
-#     moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
-#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes);
+#  1. installs the pinned Python peers (flyteidl, flytekit[connector], flytekitplugins-spark, grpcio-*, pytest,
+#     pandas, pyarrow, moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
+#     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes), and each emulator
+#     whose pins clash with flytekit's into its own (minilake: ${TERN_MINILAKE_VENV:-$HOME/.cache/tern/venv-minilake});
 #  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
 #     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
@@ -111,6 +112,33 @@ if command -v flock >/dev/null 2>&1; then
 else
     setup_venv || peers_failed
 fi
+
+# minilake (the Databricks Jobs API emulator) in a virtualenv of its own: its pins differ from flytekit's.
+MINILAKE_REQUIREMENTS="tests/interop/minilake-requirements.txt"
+MINILAKE_VENV="${TERN_MINILAKE_VENV:-$HOME/.cache/tern/venv-minilake}"
+setup_minilake() {
+    local want have="" stamp="$MINILAKE_VENV/.tern-requirements.sha256"
+    want="$(sha256sum "$MINILAKE_REQUIREMENTS" | cut -d' ' -f1)"
+    [[ -f "$stamp" ]] && have="$(cat "$stamp")"
+    if [[ ! -x "$MINILAKE_VENV/bin/python" || "$have" != "$want" ]]; then
+        say "minilake: creating virtualenv $MINILAKE_VENV"
+        "$PYTHON" -m venv --clear "$MINILAKE_VENV" &&
+            "$MINILAKE_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-input \
+                -r "$MINILAKE_REQUIREMENTS" >"$WORK/pip-minilake.log" 2>&1 &&
+            echo "$want" >"$stamp" || { cat "$WORK/pip-minilake.log" >&2; warn "minilake install failed"; return 1; }
+    fi
+    # The Databricks tasks it runs open a Spark session (pyspark needs a JVM).
+    command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless || warn "no java: the Databricks interop tests will report a missing peer"
+    export TERN_MINILAKE_PYTHON="$MINILAKE_VENV/bin/python"
+    echo "    TERN_MINILAKE_PYTHON=$TERN_MINILAKE_PYTHON"
+}
+if command -v flock >/dev/null 2>&1; then
+    mkdir -p "$(dirname "$MINILAKE_VENV")"
+    exec 8>"$MINILAKE_VENV.lock"
+    flock 8
+fi
+setup_minilake || warn "minilake is not installed: the Databricks tests will report a missing peer"
+exec 8>&-
 
 export TERN_PYTHON="$VENV/bin/python"
 export TERN_PYFLYTE="$VENV/bin/pyflyte"
