@@ -32,7 +32,7 @@ fn served(text: &str, mode: Mode) -> Vec<String> {
 #[test]
 fn serve_without_config_exposes_only_safe_agents() {
     let names = served("", Mode::Serve);
-    assert_eq!(names, ["echo", "sleep", "webhook", "duckdb"]);
+    assert_eq!(names, ["echo", "sleep", "webhook", "duckdb", "databricks"]);
     let c = config("", &[]).unwrap();
     let planned = registry::plan(&c, Mode::Serve, &host(), &compiled::compiled_in()).unwrap();
     let shell = planned.iter().find(|p| p.entry.name == "shell").unwrap();
@@ -44,8 +44,8 @@ fn serve_without_config_exposes_only_safe_agents() {
 
 #[test]
 fn embedded_runs_keep_every_local_agent() {
-    assert_eq!(served("", Mode::Embedded), ["echo", "sleep", "webhook", "duckdb", "shell"]);
-    assert_eq!(served("[agents.shell]\nenabled = false\n", Mode::Embedded), ["echo", "sleep", "webhook", "duckdb"]);
+    assert_eq!(served("", Mode::Embedded), ["echo", "sleep", "webhook", "duckdb", "shell", "databricks"]);
+    assert_eq!(served("[agents.shell]\nenabled = false\n", Mode::Embedded), ["echo", "sleep", "webhook", "duckdb", "databricks"]);
 }
 
 #[test]
