@@ -13,8 +13,9 @@ pub const FLYTETOOLS_GIT_COMMIT: &str = "572298df1f971fb58c258398bd70a6372f811c9
 pub const FLYTEKIT_PYTHON_FILE: &str = "flytekitplugins/databricks/entrypoint.py";
 pub const FLYTEKIT_SERVERLESS_PYTHON_FILE: &str = "flytekitplugins/databricks/entrypoint_serverless.py";
 
-/// The Jobs API version in request paths (`/api/<version>/jobs/...`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// The Jobs API version in request paths (`/api/<version>/jobs/...`): `"2.1"` or `"2.2"`
+/// (a bare number is accepted too, as `TERN_AGENTS__DATABRICKS__API_VERSION=2.1` gives one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub enum ApiVersion {
     /// What flytekit's connector calls.
     #[serde(rename = "2.1")]
@@ -23,6 +24,26 @@ pub enum ApiVersion {
     #[default]
     #[serde(rename = "2.2")]
     V2_2,
+}
+
+impl<'de> Deserialize<'de> for ApiVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Text(String),
+            Number(f64),
+        }
+        let text = match Given::deserialize(deserializer)? {
+            Given::Text(t) => t,
+            Given::Number(n) => format!("{n:.1}"),
+        };
+        match text.trim() {
+            "2.1" => Ok(Self::V2_1),
+            "2.2" => Ok(Self::V2_2),
+            other => Err(serde::de::Error::custom(format!("api_version {other:?} is not \"2.1\" or \"2.2\""))),
+        }
+    }
 }
 
 impl ApiVersion {
@@ -261,6 +282,7 @@ mod tests {
         assert!(c.check().is_ok());
         assert!(toml::from_str::<DatabricksConfig>("tokn = \"env:X\"").is_err());
         assert!(toml::from_str::<DatabricksConfig>("api_version = \"2.0\"").is_err());
+        assert_eq!(toml::from_str::<DatabricksConfig>("api_version = 2.1").unwrap().api_version, ApiVersion::V2_1);
         assert!(toml::from_str::<DatabricksConfig>("token = \"dapi0123456789\"").is_err(), "a value is not a reference");
     }
 
