@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Tern's test command (the README and .ci/run call exactly this).
 #
-#  1. installs the pinned Python peers (flyteidl, flytekit[connector], flytekitplugins-snowflake, grpcio-*, pytest,
+#  1. installs the pinned Python peers (flyteidl, flytekit[connector], flytekitplugins-snowflake, flytekitplugins-spark, grpcio-*, pytest,
 #     pandas, pyarrow, moto[server]) from tests/interop/requirements.txt into a virtualenv it owns:
 #     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes); peers whose pins
 #     clash with it get their own beside it, ${TERN_VENV}-<name> from tests/interop/requirements-<name>.txt
 #     (fakesnow: the Snowflake emulator; crucible: the BigQuery emulator; bigquery-plugin:
-#     flytekitplugins-bigquery);
+#     flytekitplugins-bigquery; minilake: the Databricks Jobs API emulator, plus a JVM for the Spark its runs open);
 #  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
 #     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
@@ -133,8 +133,16 @@ setup_fakesnow() {
         echo "    TERN_FAKESNOW_PYTHON=$TERN_FAKESNOW_PYTHON"
 }
 
+# The Databricks Jobs API emulator (minilake, started through tests/interop/peers/minilake_peer.py). The
+# Databricks tasks it runs open a Spark session, and pyspark needs a JVM.
+setup_minilake() {
+    command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless || { warn "no java for minilake's Spark runs"; return 1; }
+    TERN_MINILAKE_PYTHON="$(setup_side_venv minilake)" && export TERN_MINILAKE_PYTHON &&
+        echo "    TERN_MINILAKE_PYTHON=$TERN_MINILAKE_PYTHON"
+}
+
 setup_all_venvs() {
-    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin
+    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake
 }
 
 peers_failed() {

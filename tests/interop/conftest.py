@@ -70,6 +70,7 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.duckdb]
 [agents.snowflake]
 [agents.bigquery]
+[agents.databricks]
 [agents.shell]
 enabled = true
 """

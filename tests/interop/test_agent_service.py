@@ -38,6 +38,7 @@ DEFAULT_AGENTS = {
     "shell": ("shell", False),
     "snowflake": ("snowflake", False),
     "bigquery": ("bigquery_query_job_task", False),
+    "databricks": ("databricks", False),
 }
 
 

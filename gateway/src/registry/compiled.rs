@@ -21,5 +21,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_shell::ShellFactory>());
     #[cfg(feature = "agent-bigquery")]
     v.push(AgentEntry::of::<tern_agent_bigquery::BigQueryFactory>());
+    #[cfg(feature = "agent-databricks")]
+    v.push(AgentEntry::of::<tern_agent_databricks::DatabricksFactory>());
     v
 }
