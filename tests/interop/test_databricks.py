@@ -26,6 +26,7 @@ from flyteidl.service import agent_pb2_grpc
 
 from tern_interop import (
     HERE,
+    REPO,
     ManagedProcess,
     child_env,
     create_request,
@@ -33,10 +34,12 @@ from tern_interop import (
     free_port,
     get_request,
     missing_peer,
+    explain,
     phase_name,
     poll_until,
     propeller_metadata,
     python_inputs_to_literal_map,
+    run_command,
     start_tern_server,
 )
 
@@ -73,7 +76,8 @@ class Minilake:
             # The job runs `python3 <workspace file> <parameters>` from PATH: this virtualenv's python,
             # with the task module importable.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PYTHONPATH": str(HERE),
+            # dbx_tasks (the tests' tasks) and examples/warehouse/databricks_tasks (the example's).
+            "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO / "examples" / "warehouse")]),
             "SPARK_LOCAL_IP": "127.0.0.1",
             "PYSPARK_PYTHON": sys.executable,
         })
@@ -312,3 +316,28 @@ def test_a_failing_task_is_failed_not_internal(tern, minilake, tmp_path):
     resource = wait_done(stub, "databricks", meta, str(out), timeout=120)
     assert phase_name(resource.phase) == "FAILED", resource
     assert resource.agent_error.code == "TERN-X009", resource
+
+
+def test_example_workflow_databricks_then_duckdb(tern_bin, minilake, tmp_path):
+    """examples/warehouse/databricks.yaml with databricks.toml, as README.md runs it against the emulator: `tern run`
+    renders propeller's container variables ({{.input}}, {{.outputPrefix}}, ...), minilake runs flytekit's task with
+    real Spark, the task writes outputs.pb, and the DuckDB node reads its float."""
+    example = REPO / "examples" / "warehouse"
+    env = {"DATABRICKS_HOST": minilake.url, "DATABRICKS_TOKEN": TOKEN,
+           "TERN_AGENTS__DATABRICKS__PYTHON_FILE": ENTRYPOINT_PATH,
+           "TERN_AGENTS__DATABRICKS__PYTHON_FILE_SOURCE": "workspace"}
+    before = {r["run_id"] for r in minilake.runs()}
+    result = run_command([tern_bin, "run", example / "databricks.yaml", "--config", example / "databricks.toml",
+                          "--state-dir", tmp_path / "state", "--input", "orders=1000", "--json"],
+                         cwd=tmp_path, timeout=300, env=child_env(env))
+    assert result.returncode == 0, explain(result)
+    summary = json.loads(result.stdout)
+    assert summary["phase"] == "SUCCEEDED", summary
+    # order i costs 5 + (i % 100) / 10: 1000 orders make 5000 + 10 * 495.
+    assert summary["outputs"] == {"revenue": 9950.0, "line": "1000 orders, revenue 9950.00"}, summary
+    new = [r for r in minilake.runs() if r["run_id"] not in before]
+    assert len(new) == 1, new
+    task = minilake.run(new[0]["run_id"])["tasks"][0]
+    params = task["spark_python_task"]["parameters"]
+    assert not any("{{" in p for p in params), params
+    assert params[params.index("--inputs") + 1].endswith("/revenue/0/inputs.pb"), params

@@ -15,7 +15,7 @@ use tern_agent_api::outputs::check_outputs;
 use tern_agent_api::status::{Phase, TaskStatus};
 use tern_agent_api::{admin, core};
 
-use super::{NodeStart, RunCtx, TaskExecutionIntent, NAMESPACE};
+use super::{render, NodeStart, RunCtx, TaskExecutionIntent, NAMESPACE};
 use crate::compile::{CompiledNode, ExecutionMode};
 use crate::error::codes;
 use crate::exec::events::ExecutionEvent;
@@ -64,6 +64,19 @@ impl NodeCtx {
     /// `<data root>/<execution id>/<node id>/<attempt>`
     pub fn output_prefix(&self, attempt: u32) -> String {
         join_uri(&self.run.data_root, &format!("{}/{}/{attempt}", self.run.execution_id, self.node.id))
+    }
+
+    /// The node's template as propeller would send it for this attempt: container
+    /// placeholders rendered (see `render`).
+    fn rendered_template(&self, attempt: u32) -> core::TaskTemplate {
+        let mut template = self.node.template.clone();
+        let paths = render::AttemptPaths {
+            prefix: self.output_prefix(attempt),
+            previous: attempt.checked_sub(1).map(|a| self.output_prefix(a)),
+            unique_key: render::unique_key(&self.run.execution_id, &self.node.id, attempt),
+        };
+        render::render_container(&mut template, &paths, &self.inputs);
+        template
     }
 
     fn client(&self) -> Arc<dyn AgentClient> {
@@ -190,6 +203,7 @@ async fn execute(
         return Err(Stop::Cancelled);
     }
     run.data.write(&join_uri(&prefix, "inputs.pb"), Bytes::from(cx.inputs.encode_to_vec())).await?;
+    let template = cx.rendered_template(attempt);
     if !matches!(start, NodeStart::Resume { .. }) {
         // The intent, before the agent hears of the task.
         run.store
@@ -210,7 +224,7 @@ async fn execute(
             run.store.set_attempt_phase(&run.execution_id, &node.id, attempt, AttemptPhase::Running, None).await?;
             emit_running(cx, attempt, String::new()).await;
             let header = admin::CreateRequestHeader {
-                template: Some(node.template.clone().into()),
+                template: Some(template.into()),
                 output_prefix: prefix.clone(),
                 task_execution_metadata: Some(metadata.into()),
                 max_dataset_size_bytes: 0,
@@ -223,7 +237,7 @@ async fn execute(
                 _ => {
                     let req = admin::CreateTaskRequest {
                         inputs: Some(cx.inputs.clone()),
-                        template: Some(node.template.clone().into()),
+                        template: Some(template.into()),
                         output_prefix: prefix.clone(),
                         task_execution_metadata: Some(metadata.into()),
                     };

@@ -9,6 +9,7 @@ pub mod events;
 mod identity;
 pub mod inputs;
 mod node;
+mod render;
 pub(crate) mod scheduler;
 
 use std::sync::Arc;
