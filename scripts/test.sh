@@ -27,7 +27,8 @@ PYTHON="${PYTHON:-python3}"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/tern-test.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 
-say() { printf '\n==> %s\n' "$*"; }
+# Each step is stamped with the time since the start, so a run's log shows where its minutes went.
+say() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 warn() { printf 'test.sh: %s\n' "$*" >&2; }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -214,7 +215,8 @@ fi
 
 say "cargo test --workspace --no-fail-fast"
 cargo_rc=0
-cargo test --workspace --no-fail-fast 2>&1 | tee "$WORK/cargo-test.log" || cargo_rc=$?
+# --timings: what each crate costs to compile, in $TARGET_DIR/cargo-timings/cargo-timing.html.
+cargo test --workspace --no-fail-fast --timings 2>&1 | tee "$WORK/cargo-test.log" || cargo_rc=$?
 c_passed=0 c_failed=0 c_ignored=0
 read -r c_passed c_failed c_ignored < <(
     "$TERN_PYTHON" - "$WORK/cargo-test.log" <<'PY'
@@ -227,6 +229,20 @@ for line in open(sys.argv[1], errors="replace"):
 print(p, f, i)
 PY
 ) || true
+"$TERN_PYTHON" - "$WORK/cargo-test.log" <<'PY' || true
+# The slowest test binaries (run time, not compile time).
+import re, sys
+slow, current = [], None
+for line in open(sys.argv[1], errors="replace"):
+    m = re.search(r"Running (\S+) \(", line)
+    if m:
+        current = m.group(1)
+    m = re.search(r"test result: .* finished in ([0-9.]+)s", line)
+    if m and current:
+        slow.append((float(m.group(1)), current))
+slow.sort(reverse=True)
+print("    slowest test binaries: " + ", ".join(f"{name} {t:.0f}s" for t, name in slow[:10]))
+PY
 if [[ $cargo_rc -ne 0 && $c_failed -eq 0 ]]; then
     c_failed=1  # it failed without a failing test (a compile error, a crashed test binary, ...)
     BREAKDOWN+=("cargo test: exit $cargo_rc with no failing test reported (compile error?)")
@@ -260,6 +276,18 @@ for s in suites:
 print(tests - failures - errors - skipped, failures + errors, skipped)
 PY
 ) || true
+"$TERN_PYTHON" - "$WORK/pytest.xml" <<'PY' || true
+# Seconds per test file, slowest first: what each peer costs the run.
+import collections, xml.etree.ElementTree as ET, sys
+try:
+    cases = ET.parse(sys.argv[1]).getroot().iter("testcase")
+except Exception:
+    raise SystemExit
+per_file = collections.Counter()
+for c in cases:
+    per_file[c.get("classname", "?").split(".")[0]] += float(c.get("time", 0))
+print("    pytest seconds per file: " + ", ".join(f"{name} {t:.0f}" for name, t in per_file.most_common()))
+PY
 if [[ $pytest_rc -ne 0 && $p_failed -eq 0 ]]; then
     p_failed=1  # e.g. exit 5 (no test collected), a collection error, or an internal error
     BREAKDOWN+=("pytest: exit $pytest_rc with no failing test reported")
