@@ -129,9 +129,10 @@ pub struct JobsClient {
     tokens: Mutex<HashMap<String, (Secret, Instant)>>,
 }
 
-enum Method {
-    Get,
-    Post,
+/// A Jobs API request: a GET with its query, or a POST with its JSON body.
+enum Method<'a> {
+    Get(&'a [(&'a str, String)]),
+    Post(&'a Value),
 }
 
 impl JobsClient {
@@ -151,20 +152,20 @@ impl JobsClient {
 
     /// `POST runs/submit` → the run id.
     pub async fn submit(&self, ctx: &TaskContext, ws: &Workspace, auth: AuthMethod, body: &Value) -> Result<u64, AgentError> {
-        let answer: Submitted = self.call(ctx, ws, auth, Method::Post, "runs/submit", &[], Some(body)).await?;
+        let answer: Submitted = self.call(ctx, ws, auth, Method::Post(body), "runs/submit").await?;
         Ok(answer.run_id)
     }
 
     /// `GET runs/get?run_id=`.
     pub async fn get_run(&self, ctx: &TaskContext, ws: &Workspace, auth: AuthMethod, run_id: u64) -> Result<Run, AgentError> {
-        self.call(ctx, ws, auth, Method::Get, "runs/get", &[("run_id", run_id.to_string())], None).await
+        self.call(ctx, ws, auth, Method::Get(&[("run_id", run_id.to_string())]), "runs/get").await
     }
 
     /// `POST runs/cancel`. A run that is unknown (404) or already finished counts as
     /// cancelled: deleting is idempotent.
     pub async fn cancel(&self, ctx: &TaskContext, ws: &Workspace, auth: AuthMethod, run_id: u64) -> Result<(), AgentError> {
         let body = serde_json::json!({ "run_id": run_id });
-        match self.call::<Value>(ctx, ws, auth, Method::Post, "runs/cancel", &[], Some(&body)).await {
+        match self.call::<Value>(ctx, ws, auth, Method::Post(&body), "runs/cancel").await {
             Ok(_) => Ok(()),
             Err(e) if e.code == codes::RUN_NOT_FOUND => Ok(()),
             Err(e) if e.code == codes::REQUEST_REJECTED && e.message.contains("INVALID_STATE") => Ok(()),
@@ -174,7 +175,7 @@ impl JobsClient {
 
     /// `GET runs/get-output?run_id=` (of a task run).
     pub async fn get_output(&self, ctx: &TaskContext, ws: &Workspace, auth: AuthMethod, run_id: u64) -> Result<RunOutput, AgentError> {
-        self.call(ctx, ws, auth, Method::Get, "runs/get-output", &[("run_id", run_id.to_string())], None).await
+        self.call(ctx, ws, auth, Method::Get(&[("run_id", run_id.to_string())]), "runs/get-output").await
     }
 
     async fn call<T: DeserializeOwned>(
@@ -182,18 +183,16 @@ impl JobsClient {
         ctx: &TaskContext,
         ws: &Workspace,
         auth: AuthMethod,
-        method: Method,
+        method: Method<'_>,
         op: &str,
-        query: &[(&str, String)],
-        body: Option<&Value>,
     ) -> Result<T, AgentError> {
         let url = self.jobs_url(ws, op);
         let what = format!("{op} at {}", ws.instance);
         for attempt in 0..2 {
             let bearer = self.bearer(ctx, ws, auth, attempt > 0).await?;
             let request = match method {
-                Method::Get => self.http.get(&url).query(query),
-                Method::Post => self.http.post(&url).json(body.unwrap_or(&Value::Null)),
+                Method::Get(query) => self.http.get(&url).query(query),
+                Method::Post(body) => self.http.post(&url).json(body),
             };
             let response = request
                 .bearer_auth(bearer.expose())

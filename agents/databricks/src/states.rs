@@ -220,10 +220,13 @@ mod tests {
         assert_eq!(RUN_STATES.len(), names.len(), "no state beyond Databricks' own");
     }
 
+    /// A state, the phase it maps to, and the error code and origin of a failure.
+    type Expected<'a> = (&'a str, Phase, Option<(&'a str, ErrorOrigin)>);
+
     /// Table-driven: what each kind of answer becomes.
     #[test]
     fn phases_origins_and_codes() {
-        let cases: &[(&str, Phase, Option<(&str, ErrorOrigin)>)] = &[
+        let cases: &[Expected] = &[
             ("PENDING", Phase::Initializing, None),
             ("QUEUED", Phase::WaitingForResources, None),
             ("BLOCKED", Phase::Queued, None),
