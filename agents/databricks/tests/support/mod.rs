@@ -31,8 +31,12 @@ impl Drop for Minilake {
     }
 }
 
+/// `tests/interop/peers/minilake_peer.py` of the repository holding this crate (this module is included from
+/// other crates' tests too, e.g. the gateway's, so it is found by walking up).
 fn peer_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/interop/peers/minilake_peer.py")
+    let rel = "tests/interop/peers/minilake_peer.py";
+    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
+    start.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()).unwrap_or_else(|| panic!("{rel} not found above {}", start.display()))
 }
 
 /// Starts minilake, or explains why not: `None` means skip (a failure under `CI=true`).

@@ -33,8 +33,12 @@ impl Drop for Emulator {
     }
 }
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+/// `tests/interop/peers/fakesnow_shim.py` of the repository holding this crate (this module is included from
+/// other crates' tests too, e.g. the gateway's, so it is found by walking up).
+fn shim() -> PathBuf {
+    let rel = "tests/interop/peers/fakesnow_shim.py";
+    let start = Path::new(env!("CARGO_MANIFEST_DIR"));
+    start.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()).unwrap_or_else(|| panic!("{rel} not found above {}", start.display()))
 }
 
 fn python() -> Option<PathBuf> {
@@ -68,7 +72,7 @@ pub async fn start(test: &str) -> Option<Emulator> {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("fakesnow.log");
     let child = Command::new(&python)
-        .arg(repo().join("tests/interop/peers/fakesnow_shim.py"))
+        .arg(shim())
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .current_dir(dir.path())
         .env_remove("http_proxy")
