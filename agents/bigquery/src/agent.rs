@@ -206,7 +206,7 @@ impl AsyncAgent for BigQueryAgent {
             };
             let outputs = match &meta.output_prefix {
                 Some(prefix) => {
-                    outputs::materialize_results(
+                    let read = outputs::materialize_results(
                         &client,
                         ctx.data_store().as_ref(),
                         (&meta.project, &meta.job_id, meta.location()),
@@ -214,7 +214,15 @@ impl AsyncAgent for BigQueryAgent {
                         self.config.page_size,
                         self.config.max_materialized_rows,
                     )
-                    .await?
+                    .await;
+                    match read {
+                        Ok(outputs) => outputs,
+                        // Transient (BigQuery, the data store): the next GetTask reads again.
+                        Err(e) if e.is_retryable() => return Err(e),
+                        // The job succeeded but its rows cannot become the output (TERN-J012): the task
+                        // fails for good, instead of every GetTask answering an error.
+                        Err(e) => return Ok(TaskStatus::failed(e).with_log_links(vec![link])),
+                    }
                 }
                 None => outputs::table_outputs(table),
             };

@@ -172,6 +172,26 @@ async fn without_materialization_results_is_flytekits_bq_uri_of_the_destination_
 }
 
 #[tokio::test]
+async fn results_too_large_to_materialize_fail_the_task_instead_of_every_get() {
+    let Some(s) = Setup::start() else { return };
+    let agent = s.agent(BigQueryConfig { max_materialized_rows: 1, ..s.emulator.config() });
+    let ctx = s.ctx(Some(execution("too-many-rows", 0)));
+    let sql = "SELECT 1 AS n UNION ALL SELECT 2 AS n";
+    let meta = agent
+        .create(&ctx, request(template(sql, &[], true, serde_json::json!({"materialize": "parquet"})), Default::default()))
+        .await
+        .unwrap();
+    // The job itself succeeds; its rows cannot become the output: a terminal, user failure with the
+    // console link, not an error answered to every GetTask.
+    let status = wait(agent.as_ref(), &ctx, &meta).await;
+    assert_eq!(status.phase, Phase::Failed, "{status:?}");
+    let error = status.error.as_ref().unwrap();
+    assert_eq!((error.code.as_ref(), error.origin), ("TERN-J012", ErrorOrigin::User), "{status:?}");
+    assert!(status.message.contains("max_materialized_rows"), "{}", status.message);
+    assert_eq!(status.log_links[0].name, "BigQuery Console");
+}
+
+#[tokio::test]
 async fn one_job_per_attempt_even_across_agent_restarts() {
     let Some(s) = Setup::start() else { return };
     let t = template("SELECT 2 AS two", &[], true, serde_json::json!({}));
