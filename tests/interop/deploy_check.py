@@ -18,9 +18,10 @@ object, so a failing test says what to fix. What is checked:
   matches TLS, round_robin, the timeout keys are the plugin's op names and exceed the gateway's own, and
   connectorForTaskTypes lists asynchronous task types only;
 - the Dockerfile (parsed here: it cannot be built on this machine): stages, pinned bases, the TERN_FEATURES
-  build arg, cache mounts, the prebuilt libduckdb beside the binary, non-root USER, EXPOSE, ENTRYPOINT/CMD;
+  build arg (agents `tern serve` exposes without an opt-in, as deploy/README.md states them), cache mounts, the prebuilt libduckdb beside the binary, non-root USER, EXPOSE, ENTRYPOINT/CMD;
   .dockerignore keeps what cargo needs; kustomization.yaml lists every manifest; committed Secrets are
-  placeholders Tern refuses to start with.
+  placeholders Tern refuses to start with;
+- the commented example sections of deploy/tern.toml and of the ConfigMaps, uncommented, pass `tern config show`.
 """
 
 from __future__ import annotations
@@ -53,7 +54,8 @@ SYNC_TASK_TYPES = {"webhook"}
 IN_PROCESS_AGENTS = {"duckdb", "shell"}
 # `tern serve` exposes these without an explicit opt-in (docs/gateway.md); the image's default build arg must not
 # compile in more.
-SAFE_FEATURES = {"agent-duckdb", "agent-webhook", "agent-echo", "agent-sleep"}
+SAFE_FEATURES = {"agent-duckdb", "agent-webhook", "agent-echo", "agent-sleep", "agent-snowflake", "agent-bigquery",
+                 "agent-databricks"}
 MIN_SECRET_LEN = 16  # Tern refuses shorter tokens and handle keys
 
 
@@ -252,6 +254,7 @@ class Checker:
         self.check_propeller()
         self.check_dockerfile()
         self.check_dockerignore()
+        self.check_commented_examples()
         return self.problems
 
     # -- kustomization and secrets -----------------------------------------------------------------------------
@@ -806,6 +809,10 @@ class Checker:
             if unsafe:
                 self.problem(f"{ref}: TERN_FEATURES default compiles in {sorted(unsafe)}, beyond the set `tern serve` "
                              "exposes safely; leave it to an explicit --build-arg")
+            readme = self.deploy / "README.md"
+            if readme.is_file() and f"Default: `{arg}`" not in " ".join(readme.read_text().split()):
+                self.problem(f"deploy/README.md: does not state the image's default agents as the Dockerfile's "
+                             f"TERN_FEATURES default (expected \"Default: `{arg}`\")")
         build = [r for r in builder.runs if "cargo build" in r.text]
         if not build:
             self.problem(f"{ref}: the builder never runs cargo build")
@@ -865,11 +872,44 @@ class Checker:
         if set(runtime.expose) != wanted:
             self.problem(f"{ref}: EXPOSE {sorted(runtime.expose)} != the configured ports {sorted(wanted)} "
                          "(deploy/tern.toml and the ConfigMaps' [server] / [metrics] addr)")
-        result = subprocess.run([str(self.tern_bin), "config", "show", "--config", str(self.deploy / "tern.toml")],
+        result = subprocess.run([str(self.tern_bin), "config", "show", "--json", "--config", str(self.deploy / "tern.toml")],
                                 cwd=self.workdir, env={k: v for k, v in os.environ.items() if not k.startswith("TERN_")},
                                 capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
             self.problem(f"deploy/tern.toml: `tern config show` refuses it: {result.stderr.strip()}")
+            return
+        # The real binary's word on SAFE_FEATURES: with the image's default configuration, `tern serve` serves
+        # every agent the default build compiles in (an agent it leaves off would need an explicit opt-in). An
+        # agent the binary under test lacks cannot be judged here.
+        agents = json.loads(result.stdout).get("agents", {})
+        for feature in (builder.args.get("TERN_FEATURES") or "").split(","):
+            name = feature.removeprefix("agent-")
+            if feature.startswith("agent-") and name in agents and agents[name].get("enabled") is not True:
+                self.problem(f"{ref}: TERN_FEATURES default compiles in {feature}, but `tern serve` with deploy/tern.toml "
+                             f"does not serve {name} without an explicit opt-in")
+
+    def check_commented_examples(self) -> None:
+        """The commented-out example sections (`#[agents.x]`, `#key = value`) of deploy/tern.toml and of every
+        ConfigMap, uncommented, must pass `tern config show`, and every agent they name must be served."""
+        sources = [("deploy/tern.toml", (self.deploy / "tern.toml").read_text())]
+        sources += [(g.config_file, g.config_text) for g in self.groups]
+        for i, (ref, text) in enumerate(sources):
+            live = uncomment_examples(text)
+            if live == text:
+                continue
+            path = self.workdir / f"examples-{i}.toml"
+            path.write_text(live)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("TERN_")}
+            result = subprocess.run([str(self.tern_bin), "config", "show", "--json", "--config", str(path)],
+                                    cwd=self.workdir, env=env, capture_output=True, text=True, timeout=60)
+            if result.returncode != 0:
+                self.problem(f"{ref}: its commented example sections, uncommented, are refused by `tern config show`: "
+                             f"{result.stderr.strip()}")
+                continue
+            agents = json.loads(result.stdout).get("agents", {})
+            for name in re.findall(r"^\s*#\[agents\.([A-Za-z0-9_-]+)\]", text, re.M):
+                if name in agents and agents[name].get("enabled") is not True:
+                    self.problem(f"{ref}: its commented [agents.{name}] example, uncommented, would not be served")
 
     def check_dockerignore(self) -> None:
         path = self.repo / ".dockerignore"
@@ -892,6 +932,14 @@ class Checker:
         for p in needed:
             if rules.excluded(p):
                 self.problem(f".dockerignore: excludes {p}, which the image build needs")
+
+
+EXAMPLE_LINE = re.compile(r"^(\s*)#(\[|[a-z_]+ = )", re.M)
+
+
+def uncomment_examples(text: str) -> str:
+    """Example lines are commented without a space (`#[agents.x]`, `#key = value`); prose has one (`# ...`)."""
+    return EXAMPLE_LINE.sub(r"\1\2", text)
 
 
 def url_host_port(url: str) -> Tuple[str, int, str]:
