@@ -216,7 +216,12 @@ impl SnowflakeAgent {
     async fn status_of(&self, ctx: &TaskContext, meta: &QueryMeta) -> Result<TaskStatus, AgentError> {
         if let Some(r) = &meta.rejected {
             let error = if r.retryable { codes::incident(r.message.clone()) } else { AgentError::user(r.code.clone(), r.message.clone()) };
-            return Ok(TaskStatus::failed(AgentError { code: r.code.clone().into(), ..error }));
+            let status = TaskStatus::failed(AgentError { code: r.code.clone().into(), ..error });
+            // Snowflake names the refused statement's query id when it has one: its page shows the error.
+            if meta.query_id.is_empty() {
+                return Ok(status);
+            }
+            return Ok(status.with_log_links(vec![self.console_link(&meta.account, &meta.query_id)]));
         }
         let target = meta.target();
         self.check_account(&target.account)?;

@@ -482,10 +482,12 @@ async fn read_answer(sent: Result<reqwest::Response, reqwest::Error>, doing: &st
         ))));
     };
     if !status.is_success() {
-        return Err(CallError::Failed(AgentError::internal(
-            codes::UNAVAILABLE,
-            format!("{doing}: Snowflake refused the request with HTTP {status}: {}", field("message").unwrap_or_default()),
-        )));
+        // Another HTTP error (a proxy's 404, a 400 without a Snowflake code): TERN-F005 as documented,
+        // system and retryable a bounded number of times, never INTERNAL.
+        return Err(CallError::Failed(codes::unavailable(format!(
+            "{doing}: Snowflake refused the request with HTTP {status}: {}",
+            field("message").unwrap_or_default()
+        ))));
     }
     Ok(Answer {
         success: obj.get("success").and_then(Value::as_bool).unwrap_or(false),
@@ -698,6 +700,26 @@ mod tests {
         }
         assert_eq!(account_name("xy12345.eu-west-1.aws"), "xy12345");
         assert_eq!(account_name("org-acct"), "org-acct");
+    }
+
+    #[tokio::test]
+    async fn unexpected_http_statuses_are_f005_retryable_never_internal() {
+        use tern_agent_api::error::{ErrorClass, ErrorOrigin};
+        let answer = |status: u16| {
+            let body = r#"{"message":"no such route","success":false}"#;
+            Ok(reqwest::Response::from(http::Response::builder().status(status).body(body).unwrap()))
+        };
+        for status in [400, 404, 405, 500, 503, 429] {
+            match read_answer(answer(status), "reading the query's status").await {
+                Err(CallError::Failed(e)) => {
+                    assert_eq!((e.code.as_ref(), e.origin, e.class), (codes::UNAVAILABLE, ErrorOrigin::System, ErrorClass::Unavailable), "{status}");
+                    assert!(e.is_retryable(), "{status}");
+                    assert!(e.message.contains(&status.to_string()), "{status}: {}", e.message);
+                }
+                _ => panic!("HTTP {status} is not a classified failure"),
+            }
+        }
+        assert!(matches!(read_answer(answer(401), "x").await, Err(CallError::SessionGone(_))));
     }
 
     #[test]

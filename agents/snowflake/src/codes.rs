@@ -15,8 +15,8 @@ pub const QUERY_FAILED: &str = "TERN-F003";
 /// Snowflake refused the login (wrong password or key, unknown or locked user, role not
 /// granted). User, permanent: the agent's credentials or the template's user need fixing.
 pub const AUTH_FAILED: &str = "TERN-F004";
-/// Snowflake could not be reached or answered with a server error, throttling or an answer the
-/// agent cannot read. System, retryable.
+/// Snowflake could not be reached or answered with a server error, throttling, another unexpected
+/// HTTP error or an answer the agent cannot read. System, retryable.
 pub const UNAVAILABLE: &str = "TERN-F005";
 /// The agent has no credentials: neither `password` nor `private_key` is configured, or the
 /// private key is not a PEM key. User, permanent.

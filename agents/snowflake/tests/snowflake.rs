@@ -175,6 +175,11 @@ async fn bad_sql_fails_permanently_with_snowflakes_code_in_both_answer_styles() 
         assert!(!e.is_retryable());
         assert!(e.message.contains("Snowflake error") && e.message.contains("NOPE"), "{}", e.message);
         assert!(!e.message.contains(PASSWORD));
+        // The query's Snowsight page, refused at submission or failed later alike.
+        let q: QueryMeta = meta.decode().unwrap();
+        assert!(!q.query_id.is_empty(), "async={asynchronous}: Snowflake named the query");
+        assert_eq!(status.log_links.len(), 1, "async={asynchronous}");
+        assert!(status.log_links[0].uri.contains(&q.query_id), "{}", status.log_links[0].uri);
     }
 }
 
