@@ -147,6 +147,20 @@ pub enum Credentials {
     PrivateKey(Secret),
 }
 
+impl Credentials {
+    /// Tells a login's credentials from others (a rotated password or key file), so a pooled
+    /// session of older credentials is replaced, not reused. In memory only, never shown.
+    fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        match self {
+            Self::Password(s) => (0u8, s.expose()).hash(&mut h),
+            Self::PrivateKey(s) => (1u8, s.expose()).hash(&mut h),
+        }
+        h.finish()
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -214,6 +228,8 @@ impl From<AgentError> for CallError {
 
 struct Session {
     api: snowflake_api::SnowflakeApi,
+    /// [`Credentials::fingerprint`] of the login: the crate logs in again with these.
+    credentials: u64,
     token: Arc<Mutex<Option<HeaderValue>>>,
     /// The crate's statement sequence number, mirrored (each crate statement takes one).
     sequence: AtomicU64,
@@ -266,7 +282,7 @@ impl Session {
             .with_client(client)
             .build()
             .map_err(|e| codes::unavailable(format!("cannot set up the Snowflake client: {e}")))?;
-        Ok(Self { api, token, sequence: AtomicU64::new(0), base, http })
+        Ok(Self { api, credentials: credentials.fingerprint(), token, sequence: AtomicU64::new(0), base, http })
     }
 
     /// Runs `sql` through the crate (logging in first when needed).
@@ -605,8 +621,14 @@ impl SnowflakeClient {
     fn session(&self, target: &Target, credentials: &Credentials) -> Result<Arc<Session>, AgentError> {
         let key = SessionKey { target: target.clone(), role: self.role.clone() };
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = sessions.get(&key) {
-            return Ok(s.clone());
+        match sessions.get(&key) {
+            Some(s) if s.credentials == credentials.fingerprint() => return Ok(s.clone()),
+            // The secret was rotated since this session logged in: log in with the current one (the
+            // crate would otherwise renew the session with the old password or key).
+            Some(_) => {
+                sessions.remove(&key);
+            }
+            None => {}
         }
         if sessions.len() >= MAX_SESSIONS {
             if let Some(k) = sessions.keys().next().cloned() {

@@ -259,6 +259,26 @@ async fn refusals_before_anything_is_sent() {
 }
 
 #[tokio::test]
+async fn a_rotated_password_is_used_without_a_restart() {
+    let Some(emu) = support::start("rotated_password").await else { return };
+    emu.seed().await;
+    let store = tempfile::tempdir().unwrap();
+    let svc = services(store.path());
+    let agent = SnowflakeAgent::new(emu.config()).unwrap();
+    let logins = || async { emu.requests().await.into_iter().filter(|r| r["kind"] == "login").count() };
+    for (node, rotate, expected_logins) in [("n0", false, 1), ("n1", false, 1), ("n2", true, 2)] {
+        if rotate {
+            // The secret file changes (a Kubernetes Secret update): the pooled session's login is not reused.
+            std::fs::write(emu.dir.path().join("password"), "rotated-Pa55word-that-must-never-leak\n").unwrap();
+        }
+        let ctx = svc.task_context(format!("runs/e9/{node}/0"), Some(execution("e9", node, 0)), None);
+        let meta = agent.create(&ctx, request(template("SELECT 1", &[], false), core::LiteralMap::default())).await.unwrap();
+        assert_eq!(wait(&agent, &ctx, &meta).await.phase, Phase::Succeeded, "{node}");
+        assert_eq!(logins().await, expected_logins, "{node}: one login per credentials, sessions pooled");
+    }
+}
+
+#[tokio::test]
 async fn key_pair_login_sends_a_jwt_not_a_password() {
     let Some(emu) = support::start("key_pair_login").await else { return };
     emu.seed().await;
