@@ -7,33 +7,12 @@ mod emulator;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
 use tern_agent_api::prelude::*;
-use tern_agent_api::testkit::{self, Case};
+use tern_agent_api::testkit;
 use tern_gateway::{GatewayConfig, Mode};
-use tern_type_transformers::structs::json_to_struct;
-use tern_type_transformers::{FlyteType, LiteralMapBuilder, StructuredDataset};
 
-const PROJECT: &str = "tern-conformance-grpc";
-
-fn template(sql: &str, with_inputs: bool) -> core::TaskTemplate {
-    let var = |t: core::LiteralType| core::Variable { r#type: Some(t), ..Default::default() };
-    let inputs = with_inputs
-        .then(|| core::VariableMap { variables: [("n".to_owned(), var(i64::literal_type()))].into() });
-    let outputs = core::VariableMap {
-        variables: [("results".to_owned(), var(StructuredDataset::literal_type_for(&[], "")))].into(),
-    };
-    let custom = serde_json::json!({"ProjectID": PROJECT, "Location": "US", "Domain": "development"});
-    core::TaskTemplate {
-        r#type: tern_agent_bigquery::TASK_TYPE.into(),
-        interface: Some(core::TypedInterface { inputs, outputs: Some(outputs) }),
-        custom: Some(json_to_struct(custom.as_object().unwrap())),
-        target: Some(core::task_template::Target::Sql(core::Sql { statement: sql.into(), dialect: 1 })),
-        ..Default::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bigquery_over_grpc() {
@@ -48,20 +27,7 @@ async fn bigquery_over_grpc() {
     let client = Arc::new(GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap());
     let agent = gateway.built.registry.lookup(&TaskCategory::new(tern_agent_bigquery::TASK_TYPE, 0)).unwrap().clone();
 
-    let (counter, driver) = (emulator.clone(), emulator.clone());
-    let case = Case::new(template("SELECT @n + 1 AS answer", true), LiteralMapBuilder::new().with("n", &41i64).unwrap().build())
-        .failing(template("SELECT nope FROM", false), core::LiteralMap::default())
-        .long_running(template("SELECT 1 AS one /* TERN_HOLD */", false), core::LiteralMap::default())
-        .count_jobs(move || {
-            let e = counter.clone();
-            async move { e.count_jobs(PROJECT).await }
-        })
-        .drive_state(move |state| {
-            let e = driver.clone();
-            async move { e.drive(Some(&state)).await }
-        })
-        .agent(agent)
-        .poll_timeout(Duration::from_secs(30));
+    let case = emulator::conformance_case(emulator.clone()).agent(agent);
     let report = testkit::run(client, case).await;
     server.shutdown().await.unwrap();
     report.assert_passes();

@@ -10,50 +10,17 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use serde_json::json;
 use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
 use tern_agent_api::prelude::*;
-use tern_agent_api::testkit::{self, Case};
+use tern_agent_api::testkit;
 use tern_gateway::{GatewayConfig, Mode};
-use tern_type_transformers::structs::json_to_struct;
 
 const TOKEN: &str = "dapi-conformance-over-grpc";
-
-/// A `DatabricksV2` template (as flytekit serializes it) running `script` from the workspace.
-fn template(script: &str, args: &[&str]) -> core::TaskTemplate {
-    let custom = json!({
-        "databricksConf": {
-            "run_name": "tern-conformance-grpc",
-            "new_cluster": {"spark_version": "13.3.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 1.0},
-            "python_file": script,
-        },
-        "sparkConf": {"spark.driver.memory": "512m"},
-        "mainApplicationFile": "local:///usr/local/bin/entrypoint.py",
-        "executorPath": "/usr/bin/python3",
-        "applicationType": "PYTHON",
-    });
-    core::TaskTemplate {
-        r#type: "databricks".into(),
-        custom: Some(json_to_struct(custom.as_object().unwrap())),
-        target: Some(core::task_template::Target::Container(core::Container {
-            image: "ghcr.io/flyteorg/flytekit:py3.11-1.16.31".into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: vec![core::KeyValuePair { key: "TERN_CONFORMANCE".into(), value: "1".into() }],
-            ..Default::default()
-        })),
-        interface: Some(core::TypedInterface::default()),
-        ..Default::default()
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn databricks_over_grpc() {
     let Some(minilake) = support::start("databricks_over_grpc").await else { return };
-    minilake.import("/Shared/tern/ok.py", support::OK_PY).await;
-    minilake.import("/Shared/tern/fail.py", support::FAIL_PY).await;
-    minilake.import("/Shared/tern/slow.py", support::SLOW_PY).await;
     let token = minilake.dir.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
 
@@ -71,24 +38,7 @@ async fn databricks_over_grpc() {
     let client = Arc::new(GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap());
     let agent = gateway.built.registry.lookup(&TaskCategory::new("databricks", 0)).unwrap().clone();
 
-    let (counter, driver) = (minilake.remote(), minilake.remote());
-    let case = Case::new(template("/Shared/tern/ok.py", &["a", "b"]), core::LiteralMap::default())
-        // The script exits 3: TERMINATED/FAILED → FAILED with TERN-X009.
-        .failing(template("/Shared/tern/fail.py", &[]), core::LiteralMap::default())
-        // Sleeps 8 s: still RUNNING when deleted; minilake ends it CANCELED once the script exits.
-        .long_running(template("/Shared/tern/slow.py", &["8"]), core::LiteralMap::default())
-        .count_jobs(move || {
-            let c = counter.clone();
-            async move { c.count_runs().await }
-        })
-        .drive_state(move |state| {
-            let d = driver.clone();
-            async move { d.drive(Some(&state)).await }
-        })
-        .agent(agent)
-        .poll_interval(Duration::from_millis(200))
-        .settle(Duration::from_millis(500))
-        .poll_timeout(Duration::from_secs(60));
+    let case = support::conformance_case(&minilake).await.agent(agent);
     let report = testkit::run(client, case).await;
     minilake.drive(None).await;
     server.shutdown().await.unwrap();

@@ -10,14 +10,11 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
 use tern_agent_api::prelude::*;
-use tern_agent_api::testkit::{self, Case};
+use tern_agent_api::testkit;
 use tern_gateway::{GatewayConfig, Mode};
-
-const SUCCESS: &str = "SELECT ID, REGION FROM ORDERS ORDER BY ID";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snowflake_over_grpc() {
@@ -38,21 +35,7 @@ async fn snowflake_over_grpc() {
     let client = Arc::new(GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap());
     let agent = gateway.built.registry.lookup(&TaskCategory::new(tern_agent_snowflake::TASK_TYPE, 0)).unwrap().clone();
 
-    let emu = Arc::new(emu);
-    let (counted, driven) = (emu.clone(), emu.clone());
-    let case = Case::new(support::template(SUCCESS, &[], true), core::LiteralMap::default())
-        // Snowflake rejects it: FAILED with TERN-F003 and Snowflake's code.
-        .failing(support::template("SELECT NOPE FROM ORDERS", &[], false), core::LiteralMap::default())
-        .count_jobs(move || {
-            let emu = counted.clone();
-            async move { emu.submissions(SUCCESS).await.len() as u64 }
-        })
-        .drive_state(move |state| {
-            let emu = driven.clone();
-            async move { emu.drive(Some(&state)).await }
-        })
-        .agent(agent)
-        .poll_timeout(Duration::from_secs(30));
+    let case = support::conformance_case(Arc::new(emu)).agent(agent);
     let report = testkit::run(client, case).await;
     server.shutdown().await.unwrap();
     report.assert_passes();

@@ -6,13 +6,10 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tern_agent_api::prelude::*;
-use tern_agent_api::testkit::{self, Case};
+use tern_agent_api::testkit;
 use tern_agent_snowflake::SnowflakeAgent;
-
-const SUCCESS: &str = "SELECT ID, REGION FROM ORDERS ORDER BY ID";
 
 #[tokio::test]
 async fn snowflake_passes_the_conformance_kit() {
@@ -24,20 +21,6 @@ async fn snowflake_passes_the_conformance_kit() {
     registry.register_async(agent.clone()).unwrap();
     let client = Arc::new(InProcessClient::new(Arc::new(registry), support::services(store.path())));
 
-    let emu = Arc::new(emu);
-    let (counted, driven) = (emu.clone(), emu.clone());
-    let case = Case::new(support::template(SUCCESS, &[], true), core::LiteralMap::default())
-        // Snowflake rejects it: FAILED with TERN-F003 and Snowflake's code.
-        .failing(support::template("SELECT NOPE FROM ORDERS", &[], false), core::LiteralMap::default())
-        .count_jobs(move || {
-            let emu = counted.clone();
-            async move { emu.submissions(SUCCESS).await.len() as u64 }
-        })
-        .drive_state(move |state| {
-            let emu = driven.clone();
-            async move { emu.drive(Some(&state)).await }
-        })
-        .async_agent(agent)
-        .poll_timeout(Duration::from_secs(30));
+    let case = support::conformance_case(Arc::new(emu)).async_agent(agent);
     testkit::run(client, case).await.assert_passes();
 }

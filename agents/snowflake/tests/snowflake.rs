@@ -1,5 +1,6 @@
 //! The Snowflake agent against the emulator (fakesnow + the test-side shim, `support`): what it
 //! sends, what it reports, and that a task execution submits exactly one query.
+#[allow(dead_code)]
 mod support;
 
 use std::time::Duration;

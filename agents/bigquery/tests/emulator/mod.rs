@@ -130,3 +130,52 @@ pub fn client(agent: Arc<dyn AsyncAgent>, root: &std::path::Path) -> Arc<InProce
     registry.register_async(agent).unwrap();
     Arc::new(InProcessClient::new(Arc::new(registry), AgentServices::local(root)))
 }
+
+/// The project the conformance case's jobs run in (and are counted in).
+pub const CONFORMANCE_PROJECT: &str = "tern-conformance";
+
+fn conformance_template(sql: &str, with_inputs: bool) -> core::TaskTemplate {
+    use tern_type_transformers::{FlyteType, StructuredDataset};
+    let var = |t: core::LiteralType| core::Variable { r#type: Some(t), ..Default::default() };
+    let inputs = with_inputs.then(|| core::VariableMap {
+        variables: [("n".to_owned(), var(i64::literal_type())), ("label".to_owned(), var(String::literal_type()))].into(),
+    });
+    let outputs = core::VariableMap {
+        variables: [("results".to_owned(), var(StructuredDataset::literal_type_for(&[], "")))].into(),
+    };
+    let custom = serde_json::json!({"ProjectID": CONFORMANCE_PROJECT, "Location": "US", "Domain": "development"});
+    core::TaskTemplate {
+        r#type: tern_agent_bigquery::TASK_TYPE.into(),
+        interface: Some(core::TypedInterface { inputs, outputs: Some(outputs) }),
+        custom: Some(tern_type_transformers::structs::json_to_struct(custom.as_object().expect("an object"))),
+        target: Some(core::task_template::Target::Sql(core::Sql { statement: sql.into(), dialect: 1 })),
+        ..Default::default()
+    }
+}
+
+/// The conformance kit's case against `emulator`, shared by the in-process run
+/// (agents/bigquery/tests/conformance.rs) and the gRPC one (gateway/tests/bigquery_conformance.rs): jobs
+/// counted with jobs.list, every state produced at the emulator. The caller binds the agent.
+pub fn conformance_case(emulator: Arc<Emulator>) -> tern_agent_api::testkit::Case {
+    use tern_type_transformers::LiteralMapBuilder;
+    let inputs = LiteralMapBuilder::new()
+        .with("n", &41i64)
+        .and_then(|b| b.with("label", &"x".to_owned()))
+        .expect("literals")
+        .build();
+    let (counter, driver) = (emulator.clone(), emulator);
+    tern_agent_api::testkit::Case::new(conformance_template("SELECT @n + 1 AS answer, @label AS label", true), inputs)
+        // BigQuery rejects the SQL: the job ends DONE with errorResult invalidQuery → FAILED.
+        .failing(conformance_template("SELECT nope FROM", false), core::LiteralMap::default())
+        // Reported RUNNING by the emulator until jobs.cancel (see crucible_bigquery.py).
+        .long_running(conformance_template("SELECT 1 AS one /* TERN_HOLD */", false), core::LiteralMap::default())
+        .count_jobs(move || {
+            let e = counter.clone();
+            async move { e.count_jobs(CONFORMANCE_PROJECT).await }
+        })
+        .drive_state(move |state| {
+            let e = driver.clone();
+            async move { e.drive(Some(&state)).await }
+        })
+        .poll_timeout(Duration::from_secs(30))
+}

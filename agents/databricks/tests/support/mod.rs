@@ -161,3 +161,58 @@ impl Remote {
 pub const OK_PY: &str = "import sys\nprint('tern-ok', sys.argv[1:])\n";
 pub const FAIL_PY: &str = "import sys\nprint('tern-fail: starting', flush=True)\nprint('tern-fail: about to exit 3', file=sys.stderr)\nsys.exit(3)\n";
 pub const SLOW_PY: &str = "import sys, time\nprint('tern-slow', flush=True)\ntime.sleep(float(sys.argv[-1]) if len(sys.argv) > 1 else 10)\n";
+
+/// A `DatabricksV2` template (as flytekit serializes it) running `script` from the workspace.
+pub fn conformance_template(script: &str, args: &[&str]) -> tern_agent_api::core::TaskTemplate {
+    use tern_agent_api::core;
+    let custom = json!({
+        "databricksConf": {
+            "run_name": "tern-conformance",
+            "new_cluster": {"spark_version": "13.3.x-scala2.12", "node_type_id": "m5.xlarge", "num_workers": 1.0},
+            "python_file": script,
+        },
+        "sparkConf": {"spark.driver.memory": "512m"},
+        "mainApplicationFile": "local:///usr/local/bin/entrypoint.py",
+        "executorPath": "/usr/bin/python3",
+        "applicationType": "PYTHON",
+    });
+    core::TaskTemplate {
+        r#type: "databricks".into(),
+        custom: Some(tern_type_transformers::structs::json_to_struct(custom.as_object().expect("an object"))),
+        target: Some(core::task_template::Target::Container(core::Container {
+            image: "ghcr.io/flyteorg/flytekit:py3.11-1.16.31".into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: vec![core::KeyValuePair { key: "TERN_CONFORMANCE".into(), value: "1".into() }],
+            ..Default::default()
+        })),
+        interface: Some(core::TypedInterface::default()),
+        ..Default::default()
+    }
+}
+
+/// The conformance kit's case against `minilake`, shared by the in-process run
+/// (agents/databricks/tests/conformance.rs) and the gRPC one (gateway/tests/databricks_conformance.rs): imports
+/// its scripts, counts runs at minilake, drives states with the peer's hook. The caller binds the agent.
+pub async fn conformance_case(minilake: &Minilake) -> tern_agent_api::testkit::Case {
+    use tern_agent_api::core::LiteralMap;
+    minilake.import("/Shared/tern/ok.py", OK_PY).await;
+    minilake.import("/Shared/tern/fail.py", FAIL_PY).await;
+    minilake.import("/Shared/tern/slow.py", SLOW_PY).await;
+    let (counter, driver) = (minilake.remote(), minilake.remote());
+    tern_agent_api::testkit::Case::new(conformance_template("/Shared/tern/ok.py", &["a", "b"]), LiteralMap::default())
+        // The script exits 3: TERMINATED/FAILED → FAILED with TERN-X009.
+        .failing(conformance_template("/Shared/tern/fail.py", &[]), LiteralMap::default())
+        // Sleeps 8 s: still RUNNING when deleted; minilake ends it CANCELED once the script exits.
+        .long_running(conformance_template("/Shared/tern/slow.py", &["8"]), LiteralMap::default())
+        .count_jobs(move || {
+            let c = counter.clone();
+            async move { c.count_runs().await }
+        })
+        .drive_state(move |state| {
+            let d = driver.clone();
+            async move { d.drive(Some(&state)).await }
+        })
+        .poll_interval(Duration::from_millis(200))
+        .settle(Duration::from_millis(500))
+        .poll_timeout(Duration::from_secs(60))
+}

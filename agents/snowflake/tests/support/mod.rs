@@ -236,3 +236,25 @@ pub async fn wait(agent: &dyn AsyncAgent, ctx: &TaskContext, meta: &ResourceMeta
     }
 }
 
+
+/// The statement the conformance case's successful job runs (its submissions are counted).
+pub const CONFORMANCE_SUCCESS: &str = "SELECT ID, REGION FROM ORDERS ORDER BY ID";
+
+/// The conformance kit's case against this emulator, shared by the in-process run
+/// (agents/snowflake/tests/conformance.rs) and the gRPC one (gateway/tests/snowflake_conformance.rs);
+/// the caller binds the agent. Jobs are counted at the emulator, states driven there.
+pub fn conformance_case(emu: Arc<Emulator>) -> tern_agent_api::testkit::Case {
+    let (counted, driven) = (emu.clone(), emu);
+    tern_agent_api::testkit::Case::new(template(CONFORMANCE_SUCCESS, &[], true), core::LiteralMap::default())
+        // Snowflake rejects it: FAILED with TERN-F003 and Snowflake's code.
+        .failing(template("SELECT NOPE FROM ORDERS", &[], false), core::LiteralMap::default())
+        .count_jobs(move || {
+            let emu = counted.clone();
+            async move { emu.submissions(CONFORMANCE_SUCCESS).await.len() as u64 }
+        })
+        .drive_state(move |state| {
+            let emu = driven.clone();
+            async move { emu.drive(Some(&state)).await }
+        })
+        .poll_timeout(Duration::from_secs(30))
+}
