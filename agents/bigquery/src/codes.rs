@@ -145,24 +145,3 @@ mod tests {
         assert_eq!(from_reason("", 403, "m").class, ErrorClass::PermissionDenied);
     }
 }
-
-/// Every code above has its row in `docs/errors.md`, naming this agent.
-#[cfg(test)]
-mod documented {
-    #[test]
-    fn every_code_has_its_row_in_docs_errors_md() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md");
-        let docs = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        let codes: Vec<&str> = include_str!("codes.rs")
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("pub const "))
-            .filter_map(|l| l.split('"').nth(1))
-            .filter(|c| c.starts_with("TERN-"))
-            .collect();
-        assert!(!codes.is_empty());
-        for code in codes {
-            let row = docs.lines().find(|l| l.starts_with(&format!("| {code} |"))).unwrap_or_else(|| panic!("{code} has no row in docs/errors.md"));
-            assert!(row.contains("| bigquery: "), "{code}'s row does not name bigquery: {row}");
-        }
-    }
-}
