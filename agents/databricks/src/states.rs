@@ -11,6 +11,7 @@
 //! | `TERMINATED` with `result_state` R | `TERMINATED/R` |
 //! | `status.state` other than `TERMINATED` | `status/<state>` |
 //! | `status.state` `TERMINATED` with termination code C | `status/TERMINATED/C` |
+//! | … with a code C the table does not know, of type T | `status/TERMINATED/type/T` (C in the message) |
 //!
 //! A name the table does not know (a new Databricks state, `TERMINATED` without a result)
 //! is the explicit retryable failure `TERN-B001` naming it — never a stuck task.
@@ -98,6 +99,12 @@ pub static RUN_STATES: StateTable = StateTable::detailed(
         platform("status/TERMINATED/BREAKING_CHANGE", "a breaking change in Spark; Databricks retries with a mitigation"),
         failed("status/TERMINATED/CLUSTER_TERMINATED_BY_USER", "the external cluster was terminated or restarted by a user"),
         failed("status/TERMINATED/BUDGET_POLICY_LIMIT_EXCEEDED", "the budget policy's limit is reached"),
+        // A termination code this table does not know yet, classified by the type Databricks gives it
+        // (TerminationTypeType); the code is kept in the message. SUCCESS of an unknown code stays unknown
+        // (TERN-B001): success is never guessed.
+        failed("status/TERMINATED/type/CLIENT_ERROR", "an unlisted termination code Databricks types as the user's error"),
+        platform("status/TERMINATED/type/INTERNAL_ERROR", "an unlisted termination code Databricks types as its own error"),
+        platform("status/TERMINATED/type/CLOUD_FAILURE", "an unlisted termination code Databricks types as a cloud failure"),
     ],
 );
 
@@ -149,9 +156,16 @@ pub fn state_name(state: Option<&RunState>, status: Option<&RunStatus>) -> (Stri
         if lc == "TERMINATED" {
             let details = st.termination_details.clone().unwrap_or_default();
             let code = text(&details.code);
-            let name = if code.is_empty() { "status/TERMINATED".to_owned() } else { format!("status/TERMINATED/{code}") };
-            let mut detail = text(&details.message);
             let kind = text(&details.kind);
+            let mut name = if code.is_empty() { "status/TERMINATED".to_owned() } else { format!("status/TERMINATED/{code}") };
+            let by_kind = format!("status/TERMINATED/type/{kind}");
+            if !code.is_empty() && RUN_STATES.lookup(&name).is_none() && RUN_STATES.lookup(&by_kind).is_some() {
+                name = by_kind;
+            }
+            let mut detail = text(&details.message);
+            if name.ends_with(&format!("/type/{kind}")) {
+                detail = if detail.is_empty() { format!("termination code {code}") } else { format!("termination code {code}: {detail}") };
+            }
             if !kind.is_empty() && kind != "SUCCESS" {
                 detail = if detail.is_empty() { format!("type {kind}") } else { format!("{detail} (type {kind})") };
             }
@@ -213,6 +227,8 @@ mod tests {
             .chain(result.iter().map(|r| format!("TERMINATED/{r}")))
             .chain(v2.iter().map(|s| format!("status/{s}")))
             .chain(codes.iter().map(|c| format!("status/TERMINATED/{c}")))
+            // TerminationTypeType, for codes newer than this table (SUCCESS is never guessed)
+            .chain(["CLIENT_ERROR", "INTERNAL_ERROR", "CLOUD_FAILURE"].iter().map(|t| format!("status/TERMINATED/type/{t}")))
             .collect();
         for n in &names {
             assert!(RUN_STATES.lookup(n).is_some(), "{n} is not mapped");
@@ -287,6 +303,31 @@ mod tests {
         };
         assert_eq!(state_name(None, Some(&queued)), ("status/QUEUED".into(), "ACTIVE_RUNS_LIMIT_REACHED".into()));
         assert_eq!(state_name(Some(&v1("PENDING", None)), Some(&RunStatus::default())).0, "PENDING", "an empty status falls back");
+        // A termination code newer than the table: classified by its type, the code kept in the message.
+        let newer = |kind: &str| RunStatus {
+            state: Some("TERMINATED".into()),
+            termination_details: Some(TerminationDetails {
+                code: Some("QUOTA_OF_THE_FUTURE".into()),
+                kind: Some(kind.into()),
+                message: Some("m".into()),
+            }),
+            queue_details: None,
+        };
+        let (name, detail) = state_name(None, Some(&newer("CLIENT_ERROR")));
+        assert_eq!((name.as_str(), detail.as_str()), ("status/TERMINATED/type/CLIENT_ERROR", "termination code QUOTA_OF_THE_FUTURE: m (type CLIENT_ERROR)"));
+        let failed = RUN_STATES.classify_with(&name, &detail);
+        assert_eq!(failed.phase, Phase::Failed);
+        assert_eq!(failed.error.as_ref().map(|e| e.code.to_string()), Some(RUN_FAILED.to_owned()));
+        let (name, _) = state_name(None, Some(&newer("CLOUD_FAILURE")));
+        assert_eq!(RUN_STATES.classify_with(&name, "").phase, Phase::RetryableFailed);
+        // An unknown code typed SUCCESS, or an unknown type, stays the explicit unknown state (TERN-B001).
+        for kind in ["SUCCESS", "SOMETHING_NEW"] {
+            let (name, _) = state_name(None, Some(&newer(kind)));
+            assert_eq!(name, "status/TERMINATED/QUOTA_OF_THE_FUTURE");
+            let unknown = RUN_STATES.classify_with(&name, "");
+            assert_eq!(unknown.phase, Phase::RetryableFailed);
+            assert_eq!(unknown.error.as_ref().map(|e| e.code.to_string()), Some("TERN-B001".to_owned()));
+        }
         assert_eq!(state_name(None, None).0, "");
     }
 }
