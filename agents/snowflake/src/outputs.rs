@@ -44,8 +44,11 @@ pub async fn parquet_outputs(
     let outputs_uri = join_uri(prefix, OUTPUTS_FILE);
     if store.exists(&outputs_uri).await? {
         let bytes = store.read(&outputs_uri).await?;
-        return core::LiteralMap::decode(bytes)
-            .map_err(|e| AgentError::internal(codes::MATERIALIZE_FAILED, format!("{outputs_uri} is not a LiteralMap: {e}")));
+        match core::LiteralMap::decode(bytes) {
+            Ok(outputs) => return Ok(outputs),
+            // A torn or foreign file: the rows are still in Snowflake, so materialize them again over it.
+            Err(e) => tracing::warn!(uri = %outputs_uri, error = %e, "stored outputs are not a LiteralMap; materializing again"),
+        }
     }
     let sql = format!("SELECT * FROM TABLE(RESULT_SCAN('{query_id}'))");
     let (schema, batches) = match client.exec(target, credentials, &sql).await.map_err(|e| e.context("reading the query's rows"))? {

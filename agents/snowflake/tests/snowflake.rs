@@ -140,6 +140,10 @@ async fn rows_materialize_as_parquet_a_dataframe_reader_reads() {
     let before = scans(&emu.requests().await);
     assert_eq!(agent.get(&ctx, &meta).await.unwrap().outputs.unwrap(), outputs);
     assert_eq!(scans(&emu.requests().await), before);
+    // A torn outputs.pb is not the end of the task: the rows are still in Snowflake, materialized again.
+    std::fs::write(format!("{prefix}/outputs.pb"), b"\xff torn").unwrap();
+    assert_eq!(agent.get(&ctx, &meta).await.unwrap().outputs.unwrap(), outputs);
+    assert_eq!(scans(&emu.requests().await), before + 1);
 
     // No rows: an empty dataset with the columns Snowflake describes.
     let ctx = svc.task_context(store.path().join("runs/e3/n1/0").display().to_string(), Some(execution("e3", "n1", 0)), None);
