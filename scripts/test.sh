@@ -185,7 +185,7 @@ case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
 
 say "cargo build --bin tern   (target dir: $TARGET_DIR)"
 unset TERN_BIN
-if cargo build --bin tern; then
+if cargo build --bin tern --timings; then
     export TERN_BIN="$TARGET_DIR/debug/tern"
     if [[ ! -x "$TERN_BIN" ]]; then
         warn "cargo build succeeded but $TERN_BIN is not there"
