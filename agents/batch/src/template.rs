@@ -118,7 +118,7 @@ pub fn memory_mib(q: &str) -> Result<u64, String> {
         .unwrap_or((q, 1.0));
     let n: f64 = number.trim().parse().map_err(|_| format!("{q:?} is not a memory quantity"))?;
     let mib = (n * factor / (1024.0 * 1024.0)).ceil();
-    if !mib.is_finite() || mib < 1.0 || mib > 1e9 {
+    if !mib.is_finite() || !(1.0..=1e9).contains(&mib) {
         return Err(format!("{q:?} is not a memory quantity between 1 MiB and 1 PiB"));
     }
     Ok(mib as u64)
