@@ -17,7 +17,7 @@ pub struct BatchConfig {
     /// A Batch endpoint other than AWS's (`AWS_ENDPOINT_URL_BATCH`, `AWS_ENDPOINT_URL`): a
     /// VPC endpoint, or moto's server (`http://127.0.0.1:5000`).
     pub endpoint_url: Option<String>,
-    /// The CloudWatch Logs endpoint for `GetTaskLogs` (`AWS_ENDPOINT_URL_LOGS`); default
+    /// The CloudWatch Logs endpoint for `GetTaskLogs` (`AWS_ENDPOINT_URL_CLOUDWATCH_LOGS`); default
     /// `endpoint_url`, else AWS's.
     pub logs_endpoint_url: Option<String>,
     /// A named profile of `~/.aws/config` and `~/.aws/credentials` (`AWS_PROFILE`).

@@ -109,6 +109,7 @@ pub fn state_name(status: &str, status_reason: Option<&str>, container_reason: O
 mod tests {
     use super::*;
     use tern_agent_api::error::ErrorOrigin;
+    use tern_agent_api::testkit::{assert_state_cases, StateCase};
 
     #[test]
     fn table_is_sound_and_covers_every_batch_status() {
@@ -124,12 +125,9 @@ mod tests {
         assert!(JOB_STATES.lookup("FAILED/terminated").is_some());
     }
 
-    /// A state, the phase it maps to, and the error code and origin of a failure.
-    type Expected<'a> = (&'a str, Phase, Option<(&'a str, ErrorOrigin)>);
-
     #[test]
     fn phases_origins_and_codes() {
-        let cases: &[Expected] = &[
+        let cases: &[StateCase] = &[
             ("SUBMITTED", Phase::Queued, None),
             ("PENDING", Phase::Queued, None),
             ("RUNNABLE", Phase::WaitingForResources, None),
@@ -146,23 +144,7 @@ mod tests {
             ("FAILED/start", Phase::RetryableFailed, Some((PLATFORM_FAILURE, ErrorOrigin::System))),
         ];
         assert_eq!(cases.len(), JOB_STATES.len(), "every state has a case");
-        for (name, phase, error) in cases {
-            let s = JOB_STATES.classify_with(name, "detail");
-            assert_eq!(s.phase, *phase, "{name}");
-            match error {
-                Some((code, origin)) => {
-                    let e = s.error.as_ref().unwrap();
-                    assert_eq!((e.code.as_ref(), e.origin), (*code, *origin), "{name}");
-                    assert_eq!(e.is_retryable(), *origin == ErrorOrigin::System, "only system failures retry: {name}");
-                }
-                None => assert!(s.error.is_none(), "{name}"),
-            }
-        }
-        for unknown in ["", "QUEUED", "FAILED/other", "CANCELLED"] {
-            let s = JOB_STATES.classify(unknown);
-            assert_eq!(s.phase, Phase::RetryableFailed, "{unknown:?}");
-            assert_eq!(s.error.unwrap().code, codes::UNKNOWN_BACKEND_STATE);
-        }
+        assert_state_cases(&JOB_STATES, cases, &["", "QUEUED", "FAILED/other", "CANCELLED"]);
     }
 
     #[test]
