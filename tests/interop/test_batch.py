@@ -8,10 +8,7 @@ Jobs are counted at moto; as moto runs no container, the test writes outputs.pb 
 
 from __future__ import annotations
 
-import os
 import sys
-import time
-from collections import OrderedDict
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,7 +32,8 @@ from tern_interop import (
     phase_name,
     poll_until,
     propeller_metadata,
-    start_tern_server,
+    serialize_flytekit_task,
+    TernServers,
 )
 
 QUEUE = "tern-q"
@@ -52,16 +50,6 @@ def double(x: int) -> int:
 @task(task_config=AWSBatchConfig(), environment={"TERN_MOTO_STATE": "RUNNING"})
 def long_job(x: int) -> int:
     return x
-
-
-def serialize_task(t):
-    from flytekit.configuration import ImageConfig, SerializationSettings
-    from flytekit.tools.translator import get_serializable
-
-    settings = SerializationSettings(
-        image_config=ImageConfig.auto_default_image(), project="flytesnacks", domain="development", version="v1",
-    )
-    return get_serializable(OrderedDict(), settings, t).template.to_flyte_idl()
 
 
 class Moto:
@@ -122,21 +110,14 @@ s3_endpoint_url = "{moto_peer.url}"
 s3_region = "us-east-1"
 s3_force_path_style = true
 """)
-    servers = []
-
-    def start():
-        s = start_tern_server(tern_bin, logs_dir, ["--config", str(config)], name="tern-serve-batch")
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.process.stop()
+    servers = TernServers(tern_bin, logs_dir, config, "tern-serve-batch")
+    yield servers.start
+    servers.stop_all()
 
 
 def rendered(t, execution: str):
     """Propeller's part: the container args' template variables rendered to S3 prefixes in moto."""
-    template = serialize_task(t)
+    template = serialize_flytekit_task(t)
     meta = propeller_metadata(template, execution_name=execution)
     prefix = f"s3://{BUCKET}/metadata/{execution}/n0/data/0"
     values = {
@@ -163,7 +144,7 @@ def request(template, meta, prefix, inputs):
 
 
 def test_templates_are_flytekits():
-    t = serialize_task(double)
+    t = serialize_flytekit_task(double)
     assert t.type == "aws-batch"
     from google.protobuf.json_format import MessageToDict
 
