@@ -339,3 +339,47 @@ mod tests {
         assert_eq!(url_path("/aws/batch/job"), "$252Faws$252Fbatch$252Fjob");
     }
 }
+
+#[cfg(test)]
+mod credential_tests {
+    use super::*;
+
+    /// No usable credentials (a profile that does not exist, nothing else): a permanent user
+    /// error naming the cause, before anything is sent.
+    #[tokio::test]
+    async fn missing_credentials_are_a_user_error() {
+        // The SDK's default chain with nothing to find: no variables, no files, no IMDS.
+        let dir = tempfile::tempdir().unwrap();
+        for var in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"] {
+            std::env::remove_var(var);
+        }
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        std::env::set_var("AWS_CONFIG_FILE", dir.path().join("no-config"));
+        std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("no-credentials"));
+        let config = BatchConfig {
+            region: Some("us-east-1".into()),
+            endpoint_url: Some("http://127.0.0.1:9".into()),
+            profile: Some("tern-test-no-such-profile".into()),
+            job_queue: Some("q".into()),
+            request_timeout: std::time::Duration::from_secs(5),
+            ..Default::default()
+        };
+        let services = AgentServices::local(dir.path());
+        let agent = BatchAgent::new(config, &services);
+        let mut ctx = services.task_context("p", None, None);
+        ctx.idempotency_key = Some(IdempotencyKey::from_string("0123456789abcdef0123456789abcdef"));
+        let template = core::TaskTemplate {
+            r#type: "aws-batch".into(),
+            target: Some(core::task_template::Target::Container(core::Container {
+                image: "busybox".into(),
+                args: vec!["true".into()],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let e = agent.create(&ctx, TaskRequest { template: Box::new(template), inputs: Default::default() }).await.unwrap_err();
+        assert_eq!(e.code, codes::PERMISSION_DENIED, "{e}");
+        assert!(!e.is_retryable());
+        assert!(e.message.contains("credentials") && e.message.len() < 1200, "{e}");
+    }
+}

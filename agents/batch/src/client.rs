@@ -12,7 +12,7 @@ use std::time::Duration;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_batch::config::{Credentials, Region};
-use aws_sdk_batch::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_batch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_batch::types as bt;
 use sha2::{Digest, Sha256};
 use tern_agent_api::prelude::*;
@@ -70,30 +70,42 @@ impl DefinitionKey {
     }
 }
 
+/// The error and its sources, as text (no debug dump of requests or responses).
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ").chars().take(1000).collect()
+}
+
 /// An AWS SDK failure as an agent error: `what` names the operation.
-pub fn sdk_error<E, R>(what: &str, err: SdkError<E, R>) -> AgentError
+pub fn sdk_error<E>(what: &str, err: SdkError<E, aws_sdk_batch::config::http::HttpResponse>) -> AgentError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
     let code = err.code().map(str::to_owned);
     let message = err.message().map(|m| m.chars().take(500).collect::<String>());
     let detail = match (&code, &message) {
         (Some(c), Some(m)) => format!("{what}: AWS {c}: {m}"),
         (Some(c), None) => format!("{what}: AWS {c}"),
-        _ => format!("{what}: {}", DisplayErrorContext(&err)),
+        _ => format!("{what}: {}", chain(&err)),
     };
-    match &err {
-        SdkError::ServiceError(_) => {}
-        // No answer (connection, DNS, TLS, timeout) or an unreadable one.
-        SdkError::ConstructionFailure(_) => {
-            // Credentials could not be loaded, or the request could not be built.
-            if detail.contains("credentials") || detail.contains("Credentials") {
-                return codes::denied(format!("{detail} (no usable AWS credentials: see [agents.batch] or the SDK's default chain)"));
-            }
-            return codes::rejected(detail);
+    if !matches!(err, SdkError::ServiceError(_)) {
+        // No answer, or none to read. Credentials that cannot be loaded are a configuration
+        // problem: retrying the same chain does not produce them.
+        if detail.contains("loading credentials") || detail.contains("no credentials") || detail.contains("credentials provider") {
+            return codes::denied(format!("{detail} (no usable AWS credentials: see [agents.batch] or the SDK's default chain)"));
         }
-        _ => return codes::unavailable(detail, None),
+        return match err {
+            SdkError::ConstructionFailure(_) => codes::rejected(detail),
+            _ => codes::unavailable(detail, None),
+        };
     }
     match code.as_deref().unwrap_or("") {
         "AccessDeniedException" | "AccessDenied" | "UnrecognizedClientException" | "InvalidSignatureException"
@@ -103,8 +115,12 @@ where
             codes::unavailable(format!("{detail} (throttled)"), Some(Duration::from_secs(2)))
         }
         "ServerException" | "ServiceUnavailableException" | "InternalFailure" | "ServiceUnavailable" => codes::unavailable(detail, None),
-        "ResourceNotFoundException" => codes::rejected(detail),
-        _ => codes::rejected(detail),
+        _ => match err.raw_response().map(|r| r.status().as_u16()) {
+            Some(401 | 403) => codes::denied(detail),
+            Some(429) => codes::unavailable(format!("{detail} (throttled)"), Some(Duration::from_secs(2))),
+            Some(s) if s >= 500 => codes::unavailable(detail, None),
+            _ => codes::rejected(detail),
+        },
     }
 }
 
