@@ -282,9 +282,18 @@ impl AsyncAgent for BatchAgent {
         let clients = self.aws.clients(ctx).await?;
         // TerminateJob cancels a job not started yet and stops a started one; a finished or
         // unknown job is left as it is (idempotent).
-        client::terminate(&clients, handle.job_id.trim(), &format!("{TERMINATE_REASON} ({})", handle.job_name)).await?;
-        tracing::info!(job_id = %handle.job_id, "AWS Batch job terminate requested");
-        Ok(())
+        match client::terminate(&clients, handle.job_id.trim(), &format!("{TERMINATE_REASON} ({})", handle.job_name)).await {
+            Ok(()) => {
+                tracing::info!(job_id = %handle.job_id, "AWS Batch job terminate requested");
+                Ok(())
+            }
+            // A job Batch no longer knows (or never did) is as deleted as it gets.
+            Err(e) if e.code == codes::REQUEST_REJECTED && (e.message.contains("not found") || e.message.contains("does not exist")) => {
+                tracing::info!(job_id = %handle.job_id, error = %e, "AWS Batch job to terminate is unknown: nothing to do");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn logs(&self, ctx: &TaskContext, meta: &ResourceMeta, lines: u64, token: &str) -> Result<LogPage, AgentError> {
