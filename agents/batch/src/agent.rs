@@ -224,7 +224,7 @@ impl AsyncAgent for BatchAgent {
             None => {
                 if !ctx.output_prefix.trim().is_empty() && !task.inputs.literals.is_empty() {
                     let uri = spec.inputs_arg().map(str::to_owned).unwrap_or_else(|| join_uri(&ctx.output_prefix, "inputs.pb"));
-                    data::ensure_inputs(ctx, &uri, &task.inputs).await?;
+                    data::ensure_inputs(ctx, &uri, &task.inputs).await;
                 }
                 let id = self.submit(ctx, &spec, &clients, &queue, role, &name).await?;
                 tracing::info!(job_name = %name, job_id = %id, queue = %queue, "AWS Batch job submitted");

@@ -14,21 +14,27 @@ use tern_agent_api::prelude::*;
 
 use crate::codes;
 
-/// Writes `inputs` to `uri` unless something is there already. A store that cannot reach
-/// `uri` (another bucket scheme, outside its roots) is not an error: the container reads it.
-pub async fn ensure_inputs(ctx: &TaskContext, uri: &str, inputs: &core::LiteralMap) -> Result<(), AgentError> {
+/// Writes `inputs` to `uri` unless something is there already. Never fails the create: when
+/// the gateway's store cannot check or write `uri` (another scheme, outside its roots, no S3
+/// access from this gateway), the inputs are the writer's business (propeller and `tern run`
+/// wrote them before CreateTask), and a container that finds none fails visibly.
+pub async fn ensure_inputs(ctx: &TaskContext, uri: &str, inputs: &core::LiteralMap) {
     match ctx.data_store().exists(uri).await {
-        Ok(true) => return Ok(()),
+        Ok(true) => return,
         Ok(false) => {}
         Err(e @ (DataStoreError::UnsupportedUri { .. } | DataStoreError::OutsideRoots { .. })) => {
-            tracing::debug!(%uri, error = %e, "inputs not written: this gateway's data store does not reach them");
-            return Ok(());
+            tracing::debug!(%uri, error = %e, "inputs not checked: this gateway's data store does not reach them");
+            return;
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(%uri, error = %e, "cannot check the task's inputs from this gateway; submitting as is");
+            return;
+        }
     }
-    ctx.data_store().write(uri, inputs.encode_to_vec().into()).await?;
-    tracing::debug!(%uri, "task inputs written for the container");
-    Ok(())
+    match ctx.data_store().write(uri, inputs.encode_to_vec().into()).await {
+        Ok(()) => tracing::debug!(%uri, "task inputs written for the container"),
+        Err(e) => tracing::warn!(%uri, error = %e, "cannot write the task's inputs from this gateway; submitting as is"),
+    }
 }
 
 /// The places outputs may be, in order: `<prefix>/outputs.pb`, then `<prefix>/0/outputs.pb`.
