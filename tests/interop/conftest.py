@@ -71,6 +71,7 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.snowflake]
 [agents.bigquery]
 [agents.databricks]
+[agents.batch]
 [agents.shell]
 enabled = true
 """

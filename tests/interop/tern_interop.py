@@ -177,6 +177,23 @@ def start_tern_server(tern_bin: Path, logs_dir: Path, extra_args: Optional[List[
     return Server("tern", address, proc)
 
 
+class TernServers:
+    """`tern serve` with one config, started (and restarted) on demand; `stop_all` stops every one started."""
+
+    def __init__(self, tern_bin: Path, logs_dir: Path, config: Path, name: str):
+        self.tern_bin, self.logs_dir, self.config, self.name = tern_bin, logs_dir, config, name
+        self.servers: List[Server] = []
+
+    def start(self) -> Server:
+        s = start_tern_server(self.tern_bin, self.logs_dir, ["--config", str(self.config)], name=self.name)
+        self.servers.append(s)
+        return s
+
+    def stop_all(self) -> None:
+        for s in self.servers:
+            s.process.stop()
+
+
 def start_flytekit_server(pyflyte_bin: Path, logs_dir: Path, modules: List[str],
                           name: str = "pyflyte-serve-connector") -> Server:
     port, prometheus_port = free_port(), free_port()
@@ -200,6 +217,19 @@ def start_flytekit_server(pyflyte_bin: Path, logs_dir: Path, modules: List[str],
 # --------------------------------------------------------------------------------------------------------------
 
 PROJECT, DOMAIN = "flytesnacks", "development"
+
+
+def serialize_flytekit_task(task) -> tasks_pb2.TaskTemplate:
+    """The TaskTemplate flytekit's `pyflyte register` makes of `task` (project flytesnacks, domain development)."""
+    from collections import OrderedDict
+
+    from flytekit.configuration import ImageConfig, SerializationSettings
+    from flytekit.tools.translator import get_serializable
+
+    settings = SerializationSettings(
+        image_config=ImageConfig.auto_default_image(), project="flytesnacks", domain="development", version="v1",
+    )
+    return get_serializable(OrderedDict(), settings, task).template.to_flyte_idl()
 
 
 def simple_type(kind: str) -> types_pb2.LiteralType:

@@ -1,16 +1,12 @@
 //! The S3 data store against a real S3-compatible server: moto's `moto_server`, started by the test.
 //!
-//! moto is found at `$TERN_MOTO_SERVER`, else next to `$TERN_PYTHON` (the test virtualenv's python,
-//! set by scripts/test.sh). Without it the tests print why and pass, except under `CI=true`, where a
-//! missing peer is a failure.
+//! moto is found and started by `support/moto.rs` (shared with the AWS Batch agent's tests): at
+//! `$TERN_MOTO_SERVER`, else next to `$TERN_PYTHON` (the test virtualenv's python, set by scripts/test.sh).
+//! Without it the tests print why and pass, except under `CI=true`, where a missing peer is a failure.
 #![cfg(feature = "s3")]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
@@ -19,77 +15,11 @@ use tern_agent_api::datastore::{DataStore, DataStoreError};
 use tern_type_transformers::s3::{S3Config, S3DataStore};
 use tern_type_transformers::{read_parquet, write_parquet, DataError, DataStores, FlyteDirectory, FlyteFile};
 
-/// A running moto server, killed when dropped.
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
+#[allow(dead_code)]
+#[path = "support/moto.rs"]
+mod moto;
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("TERN_MOTO_SERVER").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    let python = PathBuf::from(std::env::var_os("TERN_PYTHON").filter(|p| !p.is_empty())?);
-    Some(python.parent()?.join("moto_server"))
-}
-
-/// Starts moto, or explains why not: `None` means skip (a failure under `CI=true`).
-fn start_moto(test: &str) -> Option<Moto> {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let missing = |why: String| {
-        if ci {
-            panic!("{test}: {why} (CI=true: a missing peer is a failure)");
-        }
-        eprintln!("SKIPPED {test}: {why}; set TERN_MOTO_SERVER to moto_server (pip install \"moto[server]==5.2.5\")");
-        None
-    };
-    let Some(bin) = moto_binary() else {
-        return missing("neither TERN_MOTO_SERVER nor TERN_PYTHON is set".to_owned());
-    };
-    if !bin.is_file() {
-        return missing(format!("{} does not exist", bin.display()));
-    }
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::env::temp_dir().join(format!("tern-moto-{}-{port}.log", std::process::id()));
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).map(Stdio::from).unwrap_or_else(|_| Stdio::null()))
-        .spawn()
-        .unwrap_or_else(|e| panic!("{test}: cannot start {}: {e}", bin.display()));
-    let mut moto = Moto { child, endpoint: format!("http://127.0.0.1:{port}") };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if answers(port) {
-            return Some(moto);
-        }
-        if let Ok(Some(status)) = moto.child.try_wait() {
-            let out = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("{test}: moto_server exited ({status}) before answering:\n{out}");
-        }
-        assert!(Instant::now() < deadline, "{test}: moto_server did not answer on port {port} within 60 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Whether moto answers `GET /moto-api/` on `port`.
-fn answers(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
-}
+use moto::{start_moto, Moto};
 
 async fn stores(moto: &Moto, local: &Path) -> DataStores {
     // Lazily built from the config on first use, as in production.

@@ -69,9 +69,11 @@ pub mod checks;
 mod probes;
 pub mod report;
 mod session;
+pub mod table;
 
 pub use case::{Case, TaskSpec};
 pub use report::{CheckResult, Outcome, Report};
+pub use table::{assert_state_cases, StateCase};
 
 use session::Session;
 

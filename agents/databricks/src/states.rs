@@ -196,6 +196,7 @@ pub fn state_name(state: Option<&RunState>, status: Option<&RunStatus>) -> (Stri
 mod tests {
     use super::*;
     use tern_agent_api::error::ErrorOrigin;
+    use tern_agent_api::testkit::{assert_state_cases, StateCase};
 
     fn v1(lc: &str, rs: Option<&str>) -> RunState {
         RunState { life_cycle_state: Some(lc.into()), result_state: rs.map(Into::into), state_message: Some("msg".into()) }
@@ -236,13 +237,10 @@ mod tests {
         assert_eq!(RUN_STATES.len(), names.len(), "no state beyond Databricks' own");
     }
 
-    /// A state, the phase it maps to, and the error code and origin of a failure.
-    type Expected<'a> = (&'a str, Phase, Option<(&'a str, ErrorOrigin)>);
-
     /// Table-driven: what each kind of answer becomes.
     #[test]
     fn phases_origins_and_codes() {
-        let cases: &[Expected] = &[
+        let cases: &[StateCase] = &[
             ("PENDING", Phase::Initializing, None),
             ("QUEUED", Phase::WaitingForResources, None),
             ("BLOCKED", Phase::Queued, None),
@@ -259,23 +257,7 @@ mod tests {
             ("status/TERMINATED/CLOUD_FAILURE", Phase::RetryableFailed, Some((PLATFORM_FAILURE, ErrorOrigin::System))),
             ("status/TERMINATED/UNAUTHORIZED_ERROR", Phase::Failed, Some((PERMISSION_DENIED, ErrorOrigin::User))),
         ];
-        for (name, phase, error) in cases {
-            let s = RUN_STATES.classify_with(name, "detail");
-            assert_eq!(s.phase, *phase, "{name}");
-            match error {
-                Some((code, origin)) => {
-                    let e = s.error.as_ref().unwrap();
-                    assert_eq!((e.code.as_ref(), e.origin), (*code, *origin), "{name}");
-                    assert_eq!(e.is_retryable(), *origin == ErrorOrigin::System, "only system failures retry: {name}");
-                }
-                None => assert!(s.error.is_none(), "{name}"),
-            }
-        }
-        for unknown in ["TERMINATED", "status/TERMINATED", "RESUMING", "TERMINATED/NEW_RESULT"] {
-            let s = RUN_STATES.classify(unknown);
-            assert_eq!(s.phase, Phase::RetryableFailed, "{unknown}");
-            assert_eq!(s.error.unwrap().code, codes::UNKNOWN_BACKEND_STATE);
-        }
+        assert_state_cases(&RUN_STATES, cases, &["TERMINATED", "status/TERMINATED", "RESUMING", "TERMINATED/NEW_RESULT"]);
     }
 
     #[test]
