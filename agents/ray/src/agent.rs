@@ -175,19 +175,21 @@ impl AsyncAgent for RayAgent {
                 tracing::info!(submission_id = %submitted, "Ray job submitted");
                 handle(submitted)
             }
-            // Ray refuses a submission_id it already has: a repeated create (a propeller retry after a lost
-            // answer, a restarted gateway, another replica) attaches to the job submitted first.
-            Err(refused) if refused.code == codes::REQUEST_REJECTED => {
+            // Ray refuses a submission_id it already holds (its dashboard answers 500, wrapping its job
+            // agent's 400): a repeated create (a propeller retry after a lost answer, a restarted gateway,
+            // another replica, two creates racing) attaches to the job submitted first. Any other failure
+            // is reported as it is when no job holds the id.
+            Err(refused) => {
                 let Some(id) = id else { return Err(refused) };
-                match self.existing(ctx, &base, &id, &spec).await? {
-                    Some(_) => {
+                match self.existing(ctx, &base, &id, &spec).await {
+                    Ok(Some(_)) => {
                         tracing::info!(submission_id = %id, "Ray job already submitted for this attempt: attached");
                         handle(id)
                     }
-                    None => Err(refused),
+                    Err(e) if e.code == codes::SUBMISSION_ID_TAKEN => Err(e),
+                    Ok(None) | Err(_) => Err(refused),
                 }
             }
-            Err(e) => Err(e),
         }
     }
 

@@ -168,18 +168,35 @@ fn transport(what: &str, e: &reqwest::Error) -> AgentError {
     codes::unavailable(format!("{what}: {kind}: {e}"), None)
 }
 
-/// A Ray error answer, classified.
+/// A Ray error answer, classified. Ray answers errors as text, often a Python traceback; the
+/// dashboard wraps an error of its job agent as HTTP 500 "Request failed with status code 400: …",
+/// which is classified by the inner status.
 pub(crate) fn http_error(what: &str, status: reqwest::StatusCode, body: &str, retry_after: Option<Duration>) -> AgentError {
-    // Ray answers errors as text (often a traceback); its last line names the problem.
-    let last = body.trim().lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
-    let detail = format!("{what}: HTTP {status}: {}", cut(if last.is_empty() { body } else { last }));
-    match status.as_u16() {
+    const WRAPPED: &str = "Request failed with status code ";
+    let inner = body
+        .find(WRAPPED)
+        .and_then(|i| body[i + WRAPPED.len()..].get(..3))
+        .and_then(|code| code.parse::<u16>().ok())
+        .filter(|c| (400..500).contains(c) && status.as_u16() >= 500);
+    let code = inner.unwrap_or(status.as_u16());
+    let detail = format!("{what}: HTTP {status}: {}", cut(&ray_message(body)));
+    match code {
         401 | 403 => codes::denied(format!("{detail} (a secured dashboard: set [agents.ray] token or headers)")),
         404 => AgentError::not_found(codes::JOB_NOT_FOUND, detail),
         429 => codes::unavailable(format!("{detail} (throttled)"), retry_after),
         s if s >= 500 => codes::unavailable(detail, retry_after),
         _ => codes::rejected(detail),
     }
+}
+
+/// The line of an error body that names the problem: the last `…Error: …`/`…Exception: …` line of
+/// a traceback, else the last line with words.
+fn ray_message(body: &str) -> String {
+    let lines: Vec<&str> = body.lines().map(str::trim).filter(|l| l.chars().any(char::is_alphanumeric)).collect();
+    let named = lines.iter().rev().find(|l| {
+        l.split_once(": ").is_some_and(|(head, _)| head.ends_with("Error") || head.ends_with("Exception"))
+    });
+    named.or(lines.last()).map(|l| l.to_string()).unwrap_or_else(|| body.trim().to_owned())
 }
 
 fn cut(text: &str) -> String {
@@ -206,6 +223,13 @@ mod tests {
         let e = http_error("POST /api/jobs/", s(400), body, None);
         assert_eq!((e.code.as_ref(), e.is_retryable()), (codes::REQUEST_REJECTED, false));
         assert!(e.message.ends_with("ValueError: Job with submission_id tern-1 already exists."), "{}", e.message);
+        // What Ray 2.60's dashboard answers for that: its job agent's 400 wrapped in a 500.
+        let wrapped = format!("Traceback (most recent call last):\n  File \"job_head.py\"\nRuntimeError: Request failed with status code 400: {body}.\n");
+        let e = http_error("POST /api/jobs/", s(500), &wrapped, None);
+        assert_eq!((e.code.as_ref(), e.is_retryable()), (codes::REQUEST_REJECTED, false), "{}", e.message);
+        assert!(e.message.ends_with("ValueError: Job with submission_id tern-1 already exists."), "{}", e.message);
+        let e = http_error("w", s(500), "RuntimeError: Request failed with status code 503: busy.", None);
+        assert!(e.is_retryable(), "an inner 5xx stays a server error");
         assert_eq!(http_error("w", s(401), "", None).code, codes::PERMISSION_DENIED);
         let e = http_error("w", s(404), "Job x does not exist", None);
         assert_eq!((e.code.as_ref(), e.class), (codes::JOB_NOT_FOUND, ErrorClass::NotFound));

@@ -105,6 +105,10 @@ impl RayConfig {
                 return Err("runtime_env.env_vars must map names to texts".into());
             }
         }
+        let env: serde_json::Map<String, Value> = self.runtime_env.clone().into_iter().collect();
+        if let Some(path) = crate::template::local_paths(&env).first() {
+            return Err(format!("runtime_env names the local path {path:?}: working_dir and py_modules must be URIs (s3://, gs://, https://….zip)"));
+        }
         for (key, value) in [("entrypoint_num_cpus", self.entrypoint_num_cpus), ("entrypoint_num_gpus", self.entrypoint_num_gpus)] {
             if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
                 return Err(format!("{key} must be a number ≥ 0"));
@@ -203,6 +207,7 @@ mod tests {
             RayConfig { headers: [("bad header".to_owned(), "env:X".parse().unwrap())].into(), ..Default::default() },
             RayConfig { runtime_env: env, ..Default::default() },
             RayConfig { entrypoint_num_cpus: Some(-1.0), ..Default::default() },
+            RayConfig { runtime_env: [("working_dir".to_owned(), serde_json::json!("./app"))].into(), ..Default::default() },
             RayConfig { entrypoint_resources: [("x".to_owned(), f64::NAN)].into(), ..Default::default() },
             RayConfig { request_timeout: Duration::ZERO, ..Default::default() },
         ];

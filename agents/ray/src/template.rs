@@ -103,6 +103,13 @@ impl RayTask {
         if !vars.is_empty() {
             env.insert("env_vars".into(), Value::Object(vars));
         }
+        if let Some(path) = local_paths(&env).first() {
+            return Err(codes::bad_template(format!(
+                "runtime_env names the local path {path:?}: Ray's Jobs API takes working_dir and py_modules as URIs \
+                 (s3://, gs://, https://….zip) — the gateway uploads nothing; package the code in the cluster's image \
+                 or ship it as a remote archive"
+            )));
+        }
         let mut body = Map::new();
         body.insert("entrypoint".into(), Value::String(self.entrypoint.clone()));
         if let Some(id) = submission_id {
@@ -155,6 +162,16 @@ fn runtime_env(custom: &Map<String, Value>) -> Result<Map<String, Value>, AgentE
         Value::Null => Ok(Map::new()),
         other => Err(codes::bad_template(format!("the runtime env must be a mapping (runtime_env={{...}}), got {other}"))),
     }
+}
+
+/// The `working_dir` and `py_modules` entries of `runtime_env` that are local paths, not URIs
+/// (Ray refuses them over REST, as a supervisor start failure that looks like the cluster's fault).
+pub fn local_paths(runtime_env: &Map<String, Value>) -> Vec<String> {
+    let mut uris: Vec<&Value> = runtime_env.get("working_dir").into_iter().collect();
+    if let Some(Value::Array(modules)) = runtime_env.get("py_modules") {
+        uris.extend(modules);
+    }
+    uris.into_iter().filter_map(Value::as_str).filter(|u| !u.contains("://")).map(str::to_owned).collect()
 }
 
 /// `word` as one POSIX shell word.
@@ -260,8 +277,12 @@ mod tests {
         let mut t = template(json!({}), &["x"]);
         t.target = None;
         assert_eq!(RayTask::from_template(&t).unwrap_err().code, codes::BAD_TEMPLATE);
-        let r = RayTask::from_template(&template(json!({"runtimeEnvYaml": "env_vars:\n  N: 3\n"}), &["x"])).unwrap();
-        assert_eq!(r.submission(&RayConfig::default(), None, Map::new()).unwrap_err().code, codes::BAD_TEMPLATE);
+        for yaml in ["env_vars:\n  N: 3\n", "working_dir: /home/me/app\n", "py_modules: [s3://b/m.zip, ./lib]\n"] {
+            let r = RayTask::from_template(&template(json!({ "runtimeEnvYaml": yaml }), &["x"])).unwrap();
+            assert_eq!(r.submission(&RayConfig::default(), None, Map::new()).unwrap_err().code, codes::BAD_TEMPLATE, "{yaml}");
+        }
+        let r = RayTask::from_template(&template(json!({"runtimeEnvYaml": "py_modules: [s3://b/m.zip]\nworking_dir: gcs://x.zip\n"}), &["x"])).unwrap();
+        assert!(r.submission(&RayConfig::default(), None, Map::new()).is_ok(), "remote URIs pass");
     }
 
     #[test]
