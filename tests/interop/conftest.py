@@ -71,6 +71,7 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.snowflake]
 [agents.bigquery]
 [agents.databricks]
+[agents.ray]
 [agents.shell]
 enabled = true
 """
