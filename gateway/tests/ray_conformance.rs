@@ -1,0 +1,51 @@
+//! The Ray agent's conformance case over real gRPC, as `tern serve` hosts it (router, owner-tagged
+//! handles), against a real Ray head the test starts: the "remote" run of
+//! `agents/ray/tests/conformance.rs`. The agent is configured through `[agents.ray]`, the way a
+//! deployment configures it (the address as `RAY_ADDRESS`, a bearer token as a `file:` reference).
+#![cfg(feature = "agent-ray")]
+#[allow(dead_code)]
+#[path = "../../agents/ray/tests/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
+use tern_agent_api::prelude::*;
+use tern_agent_api::testkit;
+use tern_gateway::{GatewayConfig, Mode};
+
+const TOKEN: &str = "ray-conformance-over-grpc";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ray_over_grpc() {
+    let Some(head) = support::start("ray_over_grpc").await else { return };
+    let token = head.dir.path().join("token");
+    std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
+
+    let store = tempfile::tempdir().unwrap();
+    let toml = format!("[agents.ray]\ntoken = \"file:{}\"\n", token.display());
+    // Only RAY_ADDRESS: no other variable of the machine running the test leaks in.
+    // The agent talks to the head through the test's pass-through, which drives states the head cannot report.
+    let proxy = support::Proxy::start(&head.url).await;
+    let env: BTreeMap<String, String> = [("RAY_ADDRESS".to_owned(), proxy.url.clone())].into();
+    let mut config = GatewayConfig::parse_with_env(&toml, Some(Path::new("tern.toml")), Arc::new(env)).unwrap();
+    config.data_store.root = store.path().to_owned();
+    let gateway = tern_gateway::Gateway::build(&config, Mode::Serve, Default::default()).unwrap();
+    let server = tern_gateway::serve_gateway(&gateway, "127.0.0.1:0").await.unwrap();
+    let client = Arc::new(GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap());
+    let agent = gateway.built.registry.lookup(&TaskCategory::new("ray", 0)).unwrap().clone();
+
+    let case = support::conformance_case(&head, &proxy).agent(agent);
+    let report = testkit::run(client, case).await;
+    *proxy.driver().lock().unwrap() = None;
+    server.shutdown().await.unwrap();
+    report.assert_passes();
+    // Nothing skipped: idempotency was counted at the head, states were driven end to end.
+    for check in ["idempotent_create", "delete_idempotent", "backend_states", "failure_reported", "outputs_match_interface"] {
+        assert_eq!(report.outcome(check), Some(testkit::Outcome::Passed), "{check}\n{report}");
+    }
+    let shown = format!("{report}");
+    assert!(!shown.contains(TOKEN), "{shown}");
+}
