@@ -11,7 +11,8 @@
 //! | `shutdownAfterJobFinishes`, `ttlSecondsAfterFinished` | ignored: the cluster is not the job's |
 //!
 //! The container gives the entrypoint (`command` + rendered `args`, shell-quoted: Ray runs
-//! it with a shell) and the environment (`container.env` joins `runtime_env.env_vars`).
+//! it with a shell) and the environment (`container.env` joins `runtime_env.env_vars`, with
+//! `FLYTE_FAIL_ON_ERROR=true` so that a task that raises fails the job).
 //! `container.image` and `container.resources` are not used: the cluster's nodes run the
 //! job with their own image and resources (`entrypoint_num_cpus` etc. come from the section).
 use base64::Engine as _;
@@ -25,6 +26,9 @@ use crate::config::RayConfig;
 /// `custom` keys that describe a KubeRay cluster to create, which do not apply to an
 /// existing cluster: read past (logged), never refused.
 pub const CLUSTER_KEYS: &[&str] = &["rayCluster", "shutdownAfterJobFinishes", "ttlSecondsAfterFinished"];
+
+/// Set in every job's `env_vars`: `pyflyte-execute` exits non-zero when the task raises.
+pub const FAIL_ON_ERROR: &str = "FLYTE_FAIL_ON_ERROR";
 
 /// What a Ray task asks for.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -85,6 +89,9 @@ impl RayTask {
             vars.extend(o.clone());
         }
         vars.extend(self.env.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))));
+        // flytekit's entrypoint writes a task's exception to error.pb and exits 0 unless told to fail (as
+        // flytekit's Databricks connector tells it): the job then FAILS instead of passing as a success.
+        vars.insert(FAIL_ON_ERROR.into(), Value::String("true".into()));
         match env.remove("env_vars") {
             None | Some(Value::Null) => {}
             Some(Value::Object(o)) => {
@@ -246,7 +253,11 @@ mod tests {
         let b = r.submission(&config, Some("tern-abc"), meta).unwrap();
         assert_eq!(b["entrypoint"], "python -c 'print(1)'");
         assert_eq!(b["submission_id"], "tern-abc");
-        assert_eq!(b["runtime_env"]["env_vars"], json!({"A": "runtime", "S": "1"}), "the task's runtime_env wins, then the container");
+        assert_eq!(
+            b["runtime_env"]["env_vars"],
+            json!({"A": "runtime", "S": "1", "FLYTE_FAIL_ON_ERROR": "true"}),
+            "the task's runtime_env wins, then the container"
+        );
         assert_eq!(b["runtime_env"]["working_dir"], "s3://task/app.zip");
         assert_eq!(b["runtime_env"]["py_executable"], "/opt/py");
         assert_eq!(b["metadata"]["tern.task"], "t");
@@ -255,7 +266,7 @@ mod tests {
         assert!(b.get("entrypoint_num_gpus").is_none());
         let plain = RayTask::from_template(&template(json!({}), &["true"])).unwrap();
         let b = plain.submission(&RayConfig::default(), None, Map::new()).unwrap();
-        assert_eq!(b, json!({"entrypoint": "true", "runtime_env": {"env_vars": {"A": "container"}}}));
+        assert_eq!(b, json!({"entrypoint": "true", "runtime_env": {"env_vars": {"A": "container", "FLYTE_FAIL_ON_ERROR": "true"}}}));
     }
 
     #[test]
