@@ -17,9 +17,9 @@ pub const NO_ADDRESS: &str = "TERN-R002";
 /// The Ray dashboard refused the credentials (HTTP 401/403): a secured dashboard needs
 /// `token` or `headers` in `[agents.ray]`. User error, permanent.
 pub const PERMISSION_DENIED: &str = "TERN-R003";
-/// The Ray Jobs API rejected the submission or a call (HTTP 400 or another 4xx, e.g. an
-/// invalid `runtime_env`, an entrypoint resource Ray does not accept), with Ray's message.
-/// User error, permanent.
+/// The Ray Jobs API rejected the submission or a call (HTTP 400 or another 4xx, or the HTTP
+/// 500 with which Ray's dashboard wraps its job agent's 4xx; e.g. an invalid `runtime_env`, an
+/// entrypoint resource Ray does not accept), with Ray's message. User error, permanent.
 pub const REQUEST_REJECTED: &str = "TERN-R004";
 /// The job does not exist at the Ray cluster (HTTP 404): deleted, the cluster was
 /// restarted (Ray keeps jobs in the head's GCS), or a handle of another cluster. User
