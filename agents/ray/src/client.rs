@@ -138,12 +138,10 @@ impl JobsClient {
         Err(http_error(&what, status, &text, retry_after))
     }
 
+    /// The section's `request_timeout`, shortened to what is left of the caller's deadline.
     fn timeout(&self, ctx: &TaskContext) -> Duration {
-        let configured = self.config.request_timeout;
-        match ctx.deadline {
-            Some(d) => configured.min(d.saturating_duration_since(Instant::now()).max(Duration::from_millis(10))),
-            None => configured,
-        }
+        let left = ctx.deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(10)));
+        left.map_or(self.config.request_timeout, |l| l.min(self.config.request_timeout))
     }
 }
 
@@ -158,12 +156,10 @@ fn path_segment(id: &str) -> String {
 }
 
 fn transport(what: &str, e: &reqwest::Error) -> AgentError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect to the Ray dashboard"
-    } else {
-        "request failed"
+    let kind = match (e.is_timeout(), e.is_connect()) {
+        (true, _) => "timed out",
+        (_, true) => "cannot connect to the Ray dashboard",
+        _ => "request failed",
     };
     codes::unavailable(format!("{what}: {kind}: {e}"), None)
 }
@@ -199,16 +195,13 @@ fn ray_message(body: &str) -> String {
     named.or(lines.last()).map(|l| l.to_string()).unwrap_or_else(|| body.trim().to_owned())
 }
 
+/// At most [`MAX_BODY_IN_MESSAGE`] characters of `text`.
 fn cut(text: &str) -> String {
     let t = text.trim();
-    if t.len() <= MAX_BODY_IN_MESSAGE {
-        return t.to_owned();
+    match t.char_indices().nth(MAX_BODY_IN_MESSAGE) {
+        Some((end, _)) => format!("{}… ({} bytes)", &t[..end], t.len()),
+        None => t.to_owned(),
     }
-    let mut end = MAX_BODY_IN_MESSAGE;
-    while !t.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &t[..end], t.len())
 }
 
 #[cfg(test)]
@@ -230,13 +223,22 @@ mod tests {
         assert!(e.message.ends_with("ValueError: Job with submission_id tern-1 already exists."), "{}", e.message);
         let e = http_error("w", s(500), "RuntimeError: Request failed with status code 503: busy.", None);
         assert!(e.is_retryable(), "an inner 5xx stays a server error");
-        assert_eq!(http_error("w", s(401), "", None).code, codes::PERMISSION_DENIED);
-        let e = http_error("w", s(404), "Job x does not exist", None);
-        assert_eq!((e.code.as_ref(), e.class), (codes::JOB_NOT_FOUND, ErrorClass::NotFound));
-        let e = http_error("w", s(429), "slow down", Some(Duration::from_secs(3)));
-        assert!(e.is_retryable() && e.retry_after == Some(Duration::from_secs(3)));
-        assert!(http_error("w", s(503), "<html>", None).is_retryable());
-        assert!(http_error("w", s(500), &"x".repeat(100_000), None).message.len() < 3000);
+        // status → (code, retryable)
+        for (status, code, retryable) in [
+            (401, codes::PERMISSION_DENIED, false),
+            (403, codes::PERMISSION_DENIED, false),
+            (404, codes::JOB_NOT_FOUND, false),
+            (409, codes::REQUEST_REJECTED, false),
+            (429, codes::UNAVAILABLE, true),
+            (502, codes::UNAVAILABLE, true),
+        ] {
+            let e = http_error("w", s(status), "Job x does not exist", Some(Duration::from_secs(3)));
+            assert_eq!((e.code.as_ref(), e.is_retryable()), (code, retryable), "{status}");
+        }
+        assert_eq!(http_error("w", s(404), "", None).class, ErrorClass::NotFound);
+        assert_eq!(http_error("w", s(429), "", Some(Duration::from_secs(3))).retry_after, Some(Duration::from_secs(3)));
+        let long = http_error("w", s(500), &"é".repeat(100_000), None).message;
+        assert!(long.chars().count() < 2100 && long.ends_with("(200000 bytes)"), "{}", long.len());
     }
 
     #[test]

@@ -129,18 +129,13 @@ pub async fn start(test: &str) -> Option<RayHead> {
     let url = format!("http://127.0.0.1:{dashboard}");
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let mut head = RayHead { child, url, dir, gcs_port, http };
-    let started = Instant::now();
-    loop {
-        // The job API answers once the head's job agent is up (the dashboard answers earlier).
-        if let Ok(r) = head.http.get(format!("{}/api/jobs/", head.url)).send().await {
-            if r.status().is_success() {
-                break;
-            }
-        }
+    // The job API answers once the head's job agent is up (the dashboard answers earlier).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !head.remote().serves_jobs().await {
         if let Ok(Some(status)) = head.child.try_wait() {
             panic!("ray start exited ({status}) before serving: {}", head.log());
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "Ray did not serve jobs within 90 s: {}", head.log());
+        assert!(Instant::now() < deadline, "Ray did not serve jobs within 90 s: {}", head.log());
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Some(head)
@@ -169,6 +164,10 @@ pub struct Remote {
 }
 
 impl Remote {
+    async fn serves_jobs(&self) -> bool {
+        matches!(self.http.get(format!("{}/api/jobs/", self.url)).send().await, Ok(r) if r.status().is_success())
+    }
+
     pub async fn jobs(&self) -> Vec<Value> {
         let r: Value = self.http.get(format!("{}/api/jobs/", self.url)).send().await.unwrap().json().await.unwrap();
         r.as_array().cloned().unwrap_or_default()
