@@ -177,6 +177,50 @@ def start_tern_server(tern_bin: Path, logs_dir: Path, extra_args: Optional[List[
     return Server("tern", address, proc)
 
 
+def read_templates(directory: Path) -> Dict[str, tasks_pb2.TaskTemplate]:
+    """The TaskTemplates a plugin's template script wrote (peers/flytekit_templates.py), by name."""
+    found = {}
+    for path in Path(directory).glob("*.pb"):
+        template = tasks_pb2.TaskTemplate()
+        template.ParseFromString(path.read_bytes())
+        found[path.stem] = template
+    return found
+
+
+class ServerStarter:
+    """Starts `tern serve --config CONFIG` as often as a test asks (a restart is stop + start); `stop_all()` in the
+    fixture's teardown stops every one still running."""
+
+    def __init__(self, tern_bin: Path, logs_dir: Path, config: Path, name: str):
+        self.args = (tern_bin, logs_dir, ["--config", str(config)])
+        self.name = name
+        self.servers: List[Server] = []
+
+    def __call__(self) -> Server:
+        server = start_tern_server(*self.args, name=self.name)
+        self.servers.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.process.stop()
+
+
+def create_across_restart(start_server, request: admin.CreateTaskRequest, timeout: float = 30):
+    """The idempotency check across a gateway restart: CreateTask twice on one server from `start_server()`, then
+    once more on a restarted one. Returns the three resource_metas and an AsyncAgentService stub of the running
+    server (the caller counts jobs at its backend)."""
+    from flyteidl.service import agent_pb2_grpc
+
+    server = start_server()
+    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
+    metas = [stub.CreateTask(request, timeout=timeout).resource_meta for _ in range(2)]
+    server.process.stop()
+    stub = agent_pb2_grpc.AsyncAgentServiceStub(start_server().channel())
+    metas.append(stub.CreateTask(request, timeout=timeout).resource_meta)
+    return metas, stub
+
+
 def start_flytekit_server(pyflyte_bin: Path, logs_dir: Path, modules: List[str],
                           name: str = "pyflyte-serve-connector") -> Server:
     port, prometheus_port = free_port(), free_port()

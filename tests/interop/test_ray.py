@@ -31,7 +31,9 @@ from tern_interop import (
     HERE,
     REPO,
     ManagedProcess,
+    ServerStarter,
     child_env,
+    create_across_restart,
     create_request,
     delete_request,
     explain,
@@ -42,8 +44,8 @@ from tern_interop import (
     poll_until,
     propeller_metadata,
     python_inputs_to_literal_map,
+    read_templates,
     run_command,
-    start_tern_server,
 )
 
 PEERS = HERE / "peers"
@@ -153,12 +155,7 @@ def templates(tmp_path_factory) -> dict:
     result = run_command([ray_python(), PEERS / "ray_templates.py", out], timeout=300,
                          env=child_env({"PYTHONPATH": str(EXAMPLE)}))
     assert result.returncode == 0, explain(result)
-    found = {}
-    for path in out.glob("*.pb"):
-        t = tasks_pb2.TaskTemplate()
-        t.ParseFromString(path.read_bytes())
-        found[path.stem] = t
-    return found
+    return read_templates(out)
 
 
 @pytest.fixture
@@ -167,16 +164,9 @@ def tern(tern_bin, logs_dir, tmp_path, ray_head, monkeypatch):
     config = tmp_path / "tern.toml"
     # The dashboard is not secured; the token only shows it travels by reference and never into a handle.
     config.write_text(f'[agents.ray]\naddress = "{ray_head.url}"\ntoken = "env:TERN_TEST_RAY_TOKEN"\n')
-    servers = []
-
-    def start():
-        s = start_tern_server(tern_bin, logs_dir, ["--config", str(config)], name="tern-serve-ray")
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.process.stop()
+    starter = ServerStarter(tern_bin, logs_dir, config, "tern-serve-ray")
+    yield starter
+    starter.stop_all()
 
 
 def prepared(templates: dict, name: str, inputs: dict, types: dict, workdir: Path):
@@ -268,14 +258,7 @@ def test_one_job_per_attempt_across_tern_restarts(tern, ray_head, templates, tmp
     req.output_prefix = str(out)
     before = {j["submission_id"] for j in ray_head.jobs()}
 
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    first = stub.CreateTask(req, timeout=30).resource_meta
-    second = stub.CreateTask(req, timeout=30).resource_meta
-    server.process.stop()
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    third = stub.CreateTask(req, timeout=30).resource_meta
+    (first, second, third), stub = create_across_restart(tern, req)
     assert submission_id_of(first) == submission_id_of(second) == submission_id_of(third)
     new = [j for j in ray_head.jobs() if j["submission_id"] not in before]
     assert len(new) == 1, new
