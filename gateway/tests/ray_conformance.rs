@@ -1,7 +1,8 @@
 //! The Ray agent's conformance case over real gRPC, as `tern serve` hosts it (router, owner-tagged
 //! handles), against a real Ray head the test starts: the "remote" run of
 //! `agents/ray/tests/conformance.rs`. The agent is configured through `[agents.ray]`, the way a
-//! deployment configures it (the address as `RAY_ADDRESS`, a bearer token as a `file:` reference).
+//! deployment configures it (the address as `RAY_ADDRESS`, a bearer token as a `file:` reference),
+//! and the head is a secured one (Ray's token authentication): every call must carry the token.
 #![cfg(feature = "agent-ray")]
 #[allow(dead_code)]
 #[path = "../../agents/ray/tests/support/mod.rs"]
@@ -20,7 +21,7 @@ const TOKEN: &str = "ray-conformance-over-grpc";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ray_over_grpc() {
-    let Some(head) = support::start("ray_over_grpc").await else { return };
+    let Some(head) = support::start_secured("ray_over_grpc", Some(TOKEN)).await else { return };
     let token = head.dir.path().join("token");
     std::fs::write(&token, format!("{TOKEN}\n")).unwrap();
 
@@ -49,4 +50,21 @@ async fn ray_over_grpc() {
         .collect();
     assert!(skipped.is_empty(), "not passed: {skipped:?}\n{report}");
     assert!(!format!("{report}").contains(TOKEN), "the token never shows\n{report}");
+
+    // Without the token, or with another one, the secured head refuses: a permanent user error, nothing started.
+    let store = tempfile::tempdir().unwrap();
+    let services = AgentServices::local(store.path());
+    let ctx = services.task_context("", None, None);
+    let wrong = head.dir.path().join("wrong-token");
+    std::fs::write(&wrong, "not-the-token").unwrap();
+    let before = head.jobs().await.len();
+    for token in [None, Some(format!("file:{}", wrong.display()).parse().unwrap())] {
+        let config = tern_agent_ray::RayConfig { address: Some(head.url.clone()), token, ..Default::default() };
+        let agent = tern_agent_ray::RayAgent::new(config, &services).unwrap();
+        let task = TaskRequest { template: Box::new(support::conformance_template(support::OK_PY)), inputs: Default::default() };
+        let e = agent.create(&ctx, task).await.unwrap_err();
+        assert_eq!((e.code.as_ref(), e.is_retryable()), (tern_agent_ray::codes::PERMISSION_DENIED, false), "{e}");
+        assert!(!e.message.contains("not-the-token"), "{e}");
+    }
+    assert_eq!(head.jobs().await.len(), before);
 }

@@ -72,6 +72,12 @@ fn free_port() -> u16 {
 
 /// Starts a Ray head, or explains why not: `None` means skip (a failure under `CI=true`).
 pub async fn start(test: &str) -> Option<RayHead> {
+    start_secured(test, None).await
+}
+
+/// The same, with Ray's token authentication (`RAY_AUTH_MODE=token`) when `token` is given: the
+/// dashboard then answers 401 without `Authorization: Bearer <token>` and 403 with another token.
+pub async fn start_secured(test: &str, token: Option<&str>) -> Option<RayHead> {
     let ci = std::env::var("CI").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
     let missing = |why: String| {
         if ci {
@@ -99,7 +105,12 @@ pub async fn start(test: &str) -> Option<RayHead> {
     let gcs_port = free_port();
     let port = |p: u16| p.to_string();
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    let child = Command::new(&ray)
+    let mut command = Command::new(&ray);
+    match token {
+        Some(t) => command.env("RAY_AUTH_MODE", "token").env("RAY_AUTH_TOKEN", t),
+        None => command.env_remove("RAY_AUTH_MODE").env_remove("RAY_AUTH_TOKEN"),
+    };
+    let child = command
         .args(["start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "2"])
         .args(["--include-dashboard", "true", "--dashboard-host", "127.0.0.1", "--disable-usage-stats"])
         .args(["--dashboard-port", &port(dashboard)])
@@ -127,7 +138,11 @@ pub async fn start(test: &str) -> Option<RayHead> {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", ray.display()));
     let url = format!("http://127.0.0.1:{dashboard}");
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(t) = token {
+        headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {t}").parse().unwrap());
+    }
+    let http = reqwest::Client::builder().no_proxy().default_headers(headers).build().unwrap();
     let mut head = RayHead { child, url, dir, gcs_port, http };
     // The job API answers once the head's job agent is up (the dashboard answers earlier).
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -229,11 +244,10 @@ async fn forward(mut conn: tokio::net::TcpStream, target: &str, http: &reqwest::
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or_default().split(' ');
     let (method, path) = (first.next().unwrap_or("GET").to_owned(), first.next().unwrap_or("/").to_owned());
-    let length: usize = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
+    let headers: Vec<(String, String)> =
+        lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let length: usize = header("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     while buf.len() < head_end + length {
         let n = conn.read(&mut chunk).await?;
         if n == 0 {
@@ -244,7 +258,12 @@ async fn forward(mut conn: tokio::net::TcpStream, target: &str, http: &reqwest::
     let body = buf[head_end..].to_vec();
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
     let is_get_job = method == reqwest::Method::GET && path.starts_with("/api/jobs/") && path.trim_end_matches('/') != "/api/jobs" && !path.ends_with("/logs");
-    let answer = http.request(method, format!("{target}{path}")).header("content-type", "application/json").body(body).send().await;
+    let mut request = http.request(method, format!("{target}{path}")).header("content-type", "application/json").body(body);
+    // The agent's credentials go on to Ray (a secured head checks them).
+    if let Some(auth) = header("authorization") {
+        request = request.header("authorization", auth);
+    }
+    let answer = request.send().await;
     let (status, mut text) = match answer {
         Ok(r) => (r.status().as_u16(), r.bytes().await.map(|b| b.to_vec()).unwrap_or_default()),
         Err(_) => (502, b"proxy: Ray unreachable".to_vec()),
