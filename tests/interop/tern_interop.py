@@ -177,6 +177,28 @@ def start_tern_server(tern_bin: Path, logs_dir: Path, extra_args: Optional[List[
     return Server("tern", address, proc)
 
 
+def render_container_args(template: tasks_pb2.TaskTemplate, literals: literals_pb2.LiteralMap,
+                          workdir: Path) -> Path:
+    """Propeller's part before CreateTask, in place: `workdir/inputs.pb` written, the container args' template
+    variables ({{.input}}, {{.outputPrefix}}, ...) rendered to local paths under `workdir`. Returns the output
+    prefix (`workdir/outputs`), where flytekit's entrypoint writes outputs.pb."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
+    out = workdir / "outputs"
+    out.mkdir(exist_ok=True)
+    values = {"{{.input}}": workdir / "inputs.pb", "{{.inputPrefix}}": workdir, "{{.outputPrefix}}": out,
+              "{{.rawOutputDataPrefix}}": workdir / "raw", "{{.checkpointOutputPrefix}}": workdir / "checkpoint",
+              "{{.prevCheckpointPrefix}}": ""}
+    rendered = []
+    for arg in template.container.args:
+        for variable, value in values.items():
+            arg = arg.replace(variable, str(value))
+        rendered.append(arg)
+    del template.container.args[:]
+    template.container.args.extend(rendered)
+    return out
+
+
 def read_templates(directory: Path) -> Dict[str, tasks_pb2.TaskTemplate]:
     """The TaskTemplates a plugin's template script wrote (peers/flytekit_templates.py), by name."""
     found = {}

@@ -45,6 +45,7 @@ from tern_interop import (
     propeller_metadata,
     python_inputs_to_literal_map,
     read_templates,
+    render_container_args,
     run_command,
 )
 
@@ -170,25 +171,11 @@ def tern(tern_bin, logs_dir, tmp_path, ray_head, monkeypatch):
 
 
 def prepared(templates: dict, name: str, inputs: dict, types: dict, workdir: Path):
-    """Propeller's part: inputs.pb written, the container args' template variables rendered."""
+    """A copy of the named template, rendered as propeller does (inputs.pb written under `workdir`)."""
     template = tasks_pb2.TaskTemplate()
     template.CopyFrom(templates[name])
     literals = python_inputs_to_literal_map(inputs, types)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
-    out = workdir / "outputs"
-    out.mkdir(exist_ok=True)
-    values = {"{{.input}}": str(workdir / "inputs.pb"), "{{.inputPrefix}}": str(workdir), "{{.outputPrefix}}": str(out),
-              "{{.rawOutputDataPrefix}}": str(workdir / "raw"), "{{.checkpointOutputPrefix}}": str(workdir / "ckpt"),
-              "{{.prevCheckpointPrefix}}": ""}
-    args = []
-    for a in template.container.args:
-        for k, v in values.items():
-            a = a.replace(k, v)
-        args.append(a)
-    del template.container.args[:]
-    template.container.args.extend(args)
-    return template, literals, out
+    return template, literals, render_container_args(template, literals, workdir)
 
 
 def submission_id_of(resource_meta: bytes) -> str:
