@@ -142,8 +142,15 @@ setup_minilake() {
         echo "    TERN_MINILAKE_PYTHON=$TERN_MINILAKE_PYTHON"
 }
 
+# A real Ray head (ray[default]) with flytekit and flytekitplugins-ray: the Ray agent's tests start it (own ports and
+# temp dir), run flytekit's tasks as its jobs, and serialize the plugin's templates with it.
+setup_ray() {
+    TERN_RAY_PYTHON="$(setup_side_venv ray)" && export TERN_RAY_PYTHON &&
+        echo "    TERN_RAY_PYTHON=$TERN_RAY_PYTHON"
+}
+
 setup_all_venvs() {
-    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake
+    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake && setup_ray
 }
 
 peers_failed() {

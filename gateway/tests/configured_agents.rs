@@ -31,7 +31,7 @@ fn served(text: &str, mode: Mode) -> Vec<String> {
 
 /// Agents that only reach their backend (the warehouse agents, each behind its cargo feature): served
 /// by default like echo; checked apart so these lists do not depend on the features built.
-const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch"];
+const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray"];
 
 fn core(names: Vec<String>) -> Vec<String> {
     names.into_iter().filter(|n| !BACKEND_AGENTS.contains(&n.as_str())).collect()
@@ -44,6 +44,8 @@ fn serve_without_config_exposes_only_safe_agents() {
     assert!(all.iter().any(|n| n == "snowflake"), "{all:?}");
     #[cfg(feature = "agent-bigquery")]
     assert!(all.iter().any(|n| n == "bigquery"), "{all:?}");
+    #[cfg(feature = "agent-ray")]
+    assert!(all.iter().any(|n| n == "ray"), "{all:?}");
     let names = core(all);
     assert_eq!(names, ["echo", "sleep", "webhook", "duckdb"]);
     let c = config("", &[]).unwrap();

@@ -72,6 +72,7 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.bigquery]
 [agents.databricks]
 [agents.batch]
+[agents.ray]
 [agents.shell]
 enabled = true
 """

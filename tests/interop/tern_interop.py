@@ -189,9 +189,59 @@ class TernServers:
         self.servers.append(s)
         return s
 
+    # A TernServers is also the `start_server` callable `create_across_restart` takes.
+    __call__ = start
+
     def stop_all(self) -> None:
         for s in self.servers:
             s.process.stop()
+
+
+def render_container_args(template: tasks_pb2.TaskTemplate, literals: literals_pb2.LiteralMap,
+                          workdir: Path) -> Path:
+    """Propeller's part before CreateTask, in place: `workdir/inputs.pb` written, the container args' template
+    variables ({{.input}}, {{.outputPrefix}}, ...) rendered to local paths under `workdir`. Returns the output
+    prefix (`workdir/outputs`), where flytekit's entrypoint writes outputs.pb."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
+    out = workdir / "outputs"
+    out.mkdir(exist_ok=True)
+    values = {"{{.input}}": workdir / "inputs.pb", "{{.inputPrefix}}": workdir, "{{.outputPrefix}}": out,
+              "{{.rawOutputDataPrefix}}": workdir / "raw", "{{.checkpointOutputPrefix}}": workdir / "checkpoint",
+              "{{.prevCheckpointPrefix}}": ""}
+    rendered = []
+    for arg in template.container.args:
+        for variable, value in values.items():
+            arg = arg.replace(variable, str(value))
+        rendered.append(arg)
+    del template.container.args[:]
+    template.container.args.extend(rendered)
+    return out
+
+
+def read_templates(directory: Path) -> Dict[str, tasks_pb2.TaskTemplate]:
+    """The TaskTemplates a plugin's template script wrote (peers/flytekit_templates.py), by name."""
+    found = {}
+    for path in Path(directory).glob("*.pb"):
+        template = tasks_pb2.TaskTemplate()
+        template.ParseFromString(path.read_bytes())
+        found[path.stem] = template
+    return found
+
+
+def create_across_restart(start_server, request: admin.CreateTaskRequest, timeout: float = 30):
+    """The idempotency check across a gateway restart: CreateTask twice on one server from `start_server()`, then
+    once more on a restarted one. Returns the three resource_metas and an AsyncAgentService stub of the running
+    server (the caller counts jobs at its backend)."""
+    from flyteidl.service import agent_pb2_grpc
+
+    server = start_server()
+    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
+    metas = [stub.CreateTask(request, timeout=timeout).resource_meta for _ in range(2)]
+    server.process.stop()
+    stub = agent_pb2_grpc.AsyncAgentServiceStub(start_server().channel())
+    metas.append(stub.CreateTask(request, timeout=timeout).resource_meta)
+    return metas, stub
 
 
 def start_flytekit_server(pyflyte_bin: Path, logs_dir: Path, modules: List[str],

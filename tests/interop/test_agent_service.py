@@ -40,6 +40,7 @@ DEFAULT_AGENTS = {
     "bigquery": ("bigquery_query_job_task", False),
     "databricks": ("databricks", False),
     "batch": ("aws-batch", False),
+    "ray": ("ray", False),
 }
 
 

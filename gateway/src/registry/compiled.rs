@@ -25,5 +25,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_databricks::DatabricksFactory>());
     #[cfg(feature = "agent-batch")]
     v.push(AgentEntry::of::<tern_agent_batch::BatchFactory>());
+    #[cfg(feature = "agent-ray")]
+    v.push(AgentEntry::of::<tern_agent_ray::RayFactory>());
     v
 }

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import datetime
 import sys
-from collections import OrderedDict
-from pathlib import Path
 
 from flytekit import StructuredDataset, kwtypes
-from flytekit.configuration import ImageConfig, SerializationSettings
-from flytekit.tools.translator import get_serializable
 from flytekitplugins.bigquery import BigQueryConfig, BigQueryTask
+
+from flytekit_templates import write_templates
 
 PROJECT = "tern-interop"
 
@@ -62,18 +60,5 @@ TASKS = {
 }
 
 
-def main() -> int:
-    out = Path(sys.argv[1])
-    out.mkdir(parents=True, exist_ok=True)
-    settings = SerializationSettings(
-        image_config=ImageConfig.auto_default_image(), project="flytesnacks", domain="development", version="v1"
-    )
-    for name, task in TASKS.items():
-        template = get_serializable(OrderedDict(), settings, task).template
-        (out / f"{name}.pb").write_bytes(template.to_flyte_idl().SerializeToString())
-    print(" ".join(sorted(TASKS)))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(write_templates(TASKS, sys.argv))
