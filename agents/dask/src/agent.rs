@@ -116,8 +116,10 @@ impl DaskAgent {
         if dir.file("killed").exists() {
             return (states::KILLED.into(), String::new());
         }
-        let alive = match dir.pid() {
-            Some(pid) => procs_alive(pid, dir),
+        // The supervisor writes its pid once it runs (with the job's marker in its environment, so the
+        // check below cannot catch it between fork and exec).
+        let alive = match dir.read("pid").and_then(|p| p.parse::<u32>().ok()) {
+            Some(pid) => crate::procs::is_job_process(pid, &dir.marker()),
             None if dir.age() < jobs::SPAWN_GRACE => return (states::STARTING.into(), String::new()),
             None => false,
         };
@@ -187,10 +189,6 @@ impl DaskAgent {
             ..Default::default()
         }]
     }
-}
-
-fn procs_alive(pid: u32, dir: &JobDir) -> bool {
-    crate::procs::is_job_process(pid, &dir.id)
 }
 
 /// The state an `exit` record names, with its details.

@@ -107,7 +107,7 @@ impl DaskSettings {
             let bin = bin.display().to_string();
             match inherited_env.iter_mut().find(|(k, _)| k == "PATH") {
                 Some((_, path)) => *path = format!("{bin}:{path}"),
-                None => inherited_env.push(("PATH".into(), bin)),
+                None => inherited_env.push(("PATH".into(), format!("{bin}:/usr/local/bin:/usr/bin:/bin"))),
             }
         }
         Self {

@@ -104,13 +104,18 @@ impl JobDir {
         }
     }
 
+    /// The value of the job's marker variable: its directory, unique per gateway state and attempt.
+    pub fn marker(&self) -> String {
+        self.path.display().to_string()
+    }
+
     pub fn file(&self, name: &str) -> PathBuf {
         self.path.join(name)
     }
 
-    /// A small text file's content, trimmed; `None` when absent.
+    /// A small text file's content, trimmed; `None` when absent or empty (being written).
     pub fn read(&self, name: &str) -> Option<String> {
-        std::fs::read_to_string(self.file(name)).ok().map(|s| s.trim().to_owned())
+        std::fs::read_to_string(self.file(name)).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
     }
 
     /// Writes a file atomically (temporary file, then rename).
@@ -136,13 +141,16 @@ impl JobDir {
         self.record().and_then(|r| r.pid).or_else(|| self.read("pid").and_then(|p| p.parse().ok()))
     }
 
-    /// Seconds since the directory was created (0 when unknown).
+    /// Time since the job was created (its record; else the directory's last change; 0 when unknown).
     pub fn age(&self) -> Duration {
-        std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| SystemTime::now().duration_since(t).ok())
-            .unwrap_or_default()
+        let created = match self.record() {
+            Some(r) => UNIX_EPOCH + Duration::from_secs(r.created_unix),
+            None => match std::fs::metadata(&self.path).and_then(|m| m.modified()) {
+                Ok(t) => t,
+                Err(_) => return Duration::ZERO,
+            },
+        };
+        SystemTime::now().duration_since(created).unwrap_or_default()
     }
 
     /// Starts the supervisor. Its process outlives the gateway: it is reaped by a task
@@ -160,7 +168,7 @@ impl JobDir {
             .args(&launch.args)
             .env_clear()
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(procs::JOB_VAR, &self.id)
+            .env(procs::JOB_VAR, self.marker())
             .env("TERN_DASK_DIR", &self.path)
             .current_dir(&work)
             .stdin(Stdio::null())
@@ -194,10 +202,11 @@ impl JobDir {
     /// Kills every process of the job: its supervisor's group when the supervisor is still
     /// the job's, and any process carrying the job's marker (one that left the group).
     pub fn kill(&self) {
-        if let Some(pid) = self.pid().filter(|pid| procs::is_job_process(*pid, &self.id)) {
+        let marker = self.marker();
+        if let Some(pid) = self.pid().filter(|pid| procs::is_job_process(*pid, &marker)) {
             tern_agent_api::local_process::kill_group(pid);
         }
-        for pid in procs::job_processes(&self.id) {
+        for pid in procs::job_processes(&marker) {
             tern_agent_api::local_process::kill_process(pid);
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Every process of a job (its supervisor, the local scheduler and workers, the task's
 //! command and whatever it starts) inherits the environment variable
-//! `TERN_DASK_JOB=<job id>`. A pid recorded before a gateway restart is only taken for
+//! `TERN_DASK_JOB=<the job's directory>`. A pid recorded before a gateway restart is only taken for
 //! the job's when the process still carries it: a pid reused by another program is never
 //! mistaken for the job, nor killed.
 use std::path::Path;

@@ -1,6 +1,6 @@
 # The supervisor of one Dask job: `/bin/sh -c <this> tern-dask-supervisor PROGRAM ARGS...`, started by the
-# agent in a process group of its own, in the job's directory $TERN_DASK_DIR, with TERN_DASK_JOB (the job's
-# id: every process of the job carries it, so the agent recognises them) and the task's environment.
+# agent in a process group of its own, in the job's directory $TERN_DASK_DIR, with TERN_DASK_JOB (that directory
+# again: every process of the job carries it, so the agent recognises them) and the task's environment.
 #
 # It starts the local cluster when TERN_DASK_MODE=local (a scheduler on a free 127.0.0.1 port, then
 # TERN_DASK_NWORKERS workers, waiting for them to register), runs the task's command with
@@ -11,6 +11,11 @@
 # worker.log, cluster.log, stdout.txt, stderr.txt, exit. The agent writes "killed" before killing the group.
 dir="$TERN_DASK_DIR"
 mode="$TERN_DASK_MODE"
+# The supervisor's own tools (mv, sleep, tail) come from the system, whatever PATH the task was given.
+task_path_set="${PATH+set}"
+task_path="${PATH-}"
+PATH=/usr/local/bin:/usr/bin:/bin
+export PATH
 put() { printf '%s\n' "$2" >"$dir/$1.tmp" && mv "$dir/$1.tmp" "$dir/$1"; }
 # Ends the whole process group, this shell included; the cluster gets a moment to shut down cleanly.
 teardown() {
@@ -73,6 +78,10 @@ fi
 unset TERN_DASK_MODE TERN_DASK_PYTHON TERN_DASK_NWORKERS TERN_DASK_NTHREADS TERN_DASK_MEMORY TERN_DASK_START_TIMEOUT
 [ -e "$dir/killed" ] && teardown
 put phase running
+if [ "$task_path_set" = set ]; then PATH="$task_path"; else unset PATH; fi
 "$@" >"$dir/stdout.txt" 2>"$dir/stderr.txt" </dev/null
-put exit "exit $?"
+code=$?
+PATH=/usr/local/bin:/usr/bin:/bin
+export PATH
+put exit "exit $code"
 teardown

@@ -108,7 +108,12 @@ async fn a_repeated_create_after_a_restart_attaches_to_the_running_job() {
     let logs = log_text(&second, &ctx, &meta).await;
     assert!(logs.contains("tern-dask-ok") && logs.contains("[dask scheduler]"), "{logs}");
     // The cluster is gone with the job.
-    wait_gone(&job_id("restart-key")).await;
+    wait_gone(&marker(&env, "restart-key")).await;
+}
+
+/// The value of the marker variable every process of the job `key` carries.
+fn marker(env: &Env, key: &str) -> String {
+    JobDir::open(&env.jobs(), &job_id(key)).unwrap().marker()
 }
 
 async fn wait_gone(job: &str) {
@@ -129,7 +134,7 @@ async fn delete_kills_the_job_its_cluster_and_what_it_started() {
     let ctx = env.ctx("delete-key");
     let meta = agent.create(&ctx, request(support::template(&python, script, support::default_job()))).await.unwrap();
     wait_for(&agent, &ctx, &meta, |s| s.phase == Phase::Running).await;
-    let id = job_id("delete-key");
+    let id = marker(&env, "delete-key");
     let started = Instant::now();
     while !log_text(&agent, &ctx, &meta).await.contains("started") {
         assert!(started.elapsed() < Duration::from_secs(30), "the command did not start");
@@ -156,8 +161,8 @@ async fn a_job_that_died_while_the_gateway_was_down_is_lost() {
     let meta = first.create(&ctx, request(support::template(&python, support::SLOW_SCRIPT, support::default_job()))).await.unwrap();
     wait_for(&first, &ctx, &meta, |s| s.phase == Phase::Running).await;
     drop(first);
-    let id = job_id("lost-key");
-    let pid = JobDir::open(&env.jobs(), &id).unwrap().pid().unwrap();
+    let id = marker(&env, "lost-key");
+    let pid = JobDir::open(&env.jobs(), &job_id("lost-key")).unwrap().pid().unwrap();
     assert!(Command::new("kill").args(["-s", "KILL", "--", &format!("-{pid}")]).status().unwrap().success());
     wait_gone(&id).await;
     let second = agent(settings);
