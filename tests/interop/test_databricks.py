@@ -39,6 +39,7 @@ from tern_interop import (
     poll_until,
     propeller_metadata,
     python_inputs_to_literal_map,
+    render_container_args,
     run_command,
     start_tern_server,
 )
@@ -157,34 +158,10 @@ def tern(tern_bin, logs_dir, tmp_path, minilake, monkeypatch):
         s.process.stop()
 
 
-def render_args(args, workdir: Path) -> tuple[list[str], Path]:
-    """Propeller's part: inputs.pb is written, the container args' template variables rendered."""
-    out = workdir / "outputs"
-    out.mkdir(parents=True, exist_ok=True)
-    values = {
-        "{{.input}}": str(workdir / "inputs.pb"),
-        "{{.inputPrefix}}": str(workdir),
-        "{{.outputPrefix}}": str(out),
-        "{{.rawOutputDataPrefix}}": str(workdir / "raw"),
-        "{{.checkpointOutputPrefix}}": str(workdir / "checkpoint"),
-        "{{.prevCheckpointPrefix}}": "",
-    }
-    rendered = []
-    for a in args:
-        for k, v in values.items():
-            a = a.replace(k, v)
-        rendered.append(a)
-    return rendered, out
-
-
 def prepared(task, inputs: dict, types: dict, workdir: Path):
     template = serialize_task(task)
     literals = python_inputs_to_literal_map(inputs, types)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
-    args, out = render_args(list(template.container.args), workdir)
-    del template.container.args[:]
-    template.container.args.extend(args)
+    out = render_container_args(template, literals, workdir)
     return template, literals, out
 
 
