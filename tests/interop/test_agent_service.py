@@ -39,6 +39,7 @@ DEFAULT_AGENTS = {
     "snowflake": ("snowflake", False),
     "bigquery": ("bigquery_query_job_task", False),
     "databricks": ("databricks", False),
+    "dask": ("dask", False),
 }
 
 
