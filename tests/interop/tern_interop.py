@@ -177,6 +177,23 @@ def start_tern_server(tern_bin: Path, logs_dir: Path, extra_args: Optional[List[
     return Server("tern", address, proc)
 
 
+class TernServers:
+    """`tern serve --config CONFIG`, started as often as a test asks (to restart it, say); `stop_all` ends them all."""
+
+    def __init__(self, tern_bin: Path, logs_dir: Path, config: Path, name: str):
+        self.tern_bin, self.logs_dir, self.config, self.name = tern_bin, logs_dir, config, name
+        self.servers: List[Server] = []
+
+    def __call__(self) -> Server:
+        s = start_tern_server(self.tern_bin, self.logs_dir, ["--config", str(self.config)], name=self.name)
+        self.servers.append(s)
+        return s
+
+    def stop_all(self) -> None:
+        for s in self.servers:
+            s.process.stop()
+
+
 def start_flytekit_server(pyflyte_bin: Path, logs_dir: Path, modules: List[str],
                           name: str = "pyflyte-serve-connector") -> Server:
     port, prometheus_port = free_port(), free_port()

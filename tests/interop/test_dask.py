@@ -23,6 +23,7 @@ from google.protobuf.json_format import MessageToDict
 
 from tern_interop import (
     HERE,
+    TernServers,
     create_request,
     delete_request,
     get_request,
@@ -31,7 +32,6 @@ from tern_interop import (
     poll_until,
     python_inputs_to_literal_map,
     render_container_args,
-    start_tern_server,
 )
 
 SERIALIZE = """
@@ -78,16 +78,9 @@ inherit_env = ["PATH", "HOME", "LANG", "PYTHONPATH"]
 [data_store]
 root = "{tmp_path}"
 """)
-    servers = []
-
-    def start():
-        s = start_tern_server(tern_bin, logs_dir, ["--config", str(config)], name="tern-serve-dask")
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.process.stop()
+    servers = TernServers(tern_bin, logs_dir, config, "tern-serve-dask")
+    yield servers
+    servers.stop_all()
 
 
 def prepared(template: tasks_pb2.TaskTemplate, inputs: dict, types: dict, workdir: Path):
