@@ -193,6 +193,19 @@ class TernServers:
         for s in self.servers:
             s.process.stop()
 
+    def creates_across_a_restart(self, req: admin.CreateTaskRequest):
+        """CreateTask twice, restart `tern serve`, CreateTask once more, all with `req`: the three resource_meta, and
+        an AsyncAgentService stub of the server now running."""
+        from flyteidl.service import agent_pb2_grpc
+
+        stub = agent_pb2_grpc.AsyncAgentServiceStub(self().channel())
+        first = stub.CreateTask(req, timeout=30).resource_meta
+        second = stub.CreateTask(req, timeout=30).resource_meta
+        self.servers[-1].process.stop()
+        stub = agent_pb2_grpc.AsyncAgentServiceStub(self().channel())
+        third = stub.CreateTask(req, timeout=30).resource_meta
+        return (first, second, third), stub
+
 
 def start_flytekit_server(pyflyte_bin: Path, logs_dir: Path, modules: List[str],
                           name: str = "pyflyte-serve-connector") -> Server:

@@ -119,15 +119,9 @@ def test_a_dask_task_runs_on_its_local_cluster_once_across_tern_restarts(tern, d
     req, out = prepared(template, {"n": 100, "marker": str(marker), "pause": 4.0},
                         {"n": int, "marker": str, "pause": float}, tmp_path / "job")
 
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    first = stub.CreateTask(req, timeout=30).resource_meta
-    second = stub.CreateTask(req, timeout=30).resource_meta
     # The gateway restarts while the task runs (its 4 s pause): the job is not the gateway's child.
-    server.process.stop()
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    third = stub.CreateTask(req, timeout=30).resource_meta
+    (first, second, third), stub = tern.creates_across_a_restart(req)
+    server = tern.servers[-1]
     assert first == second == third
 
     resource = wait_done(stub, third, str(out))

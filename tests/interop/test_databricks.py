@@ -241,14 +241,7 @@ def test_one_run_per_attempt_across_tern_restarts(tern, minilake, tmp_path):
     req.output_prefix = str(out)
     before = {r["run_id"] for r in minilake.runs()}
 
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    first = stub.CreateTask(req, timeout=30).resource_meta
-    second = stub.CreateTask(req, timeout=30).resource_meta
-    server.process.stop()
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    third = stub.CreateTask(req, timeout=30).resource_meta
+    (first, second, third), stub = tern.creates_across_a_restart(req)
     assert run_id_of(first) == run_id_of(second) == run_id_of(third)
     new = [r for r in minilake.runs() if r["run_id"] not in before]
     assert len(new) == 1, new
