@@ -177,7 +177,19 @@ impl DaskAgent {
         })
     }
 
-    fn log_links(&self, dir: &JobDir) -> Vec<core::TaskLog> {
+    /// The configured cluster's dashboard (`dashboard_url`), or a running local cluster's.
+    fn log_links(&self, dir: &JobDir, record: Option<&Record>, running: bool) -> Vec<core::TaskLog> {
+        if record.is_some_and(|r| r.mode == "external") {
+            return self
+                .settings
+                .dashboard_url
+                .iter()
+                .map(|uri| core::TaskLog { uri: uri.clone(), name: "Dask dashboard".into(), ..Default::default() })
+                .collect();
+        }
+        if !running {
+            return Vec::new();
+        }
         let Some(info) = std::fs::read(dir.file("scheduler.json")).ok().and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         else {
             return Vec::new();
@@ -274,19 +286,17 @@ impl AsyncAgent for DaskAgent {
             return Err(AgentError::not_found(codes::JOB_NOT_FOUND, "no dask job with this handle is recorded on this gateway"));
         };
         let (state, detail) = self.state(&dir);
-        let status = JOB_STATES.classify_with(&state, &detail);
+        let record = dir.record();
+        let mut status = JOB_STATES.classify_with(&state, &detail);
         if state == states::EXITED_N {
-            if let Some(error) = self.flytekit_error(ctx, dir.record().as_ref()).await {
-                return Ok(TaskStatus::failed(error));
+            if let Some(error) = self.flytekit_error(ctx, record.as_ref()).await {
+                status = TaskStatus::failed(error);
             }
+        } else if status.phase == Phase::Succeeded {
+            status = self.outputs(ctx, record.as_ref()).await?;
         }
-        if status.phase == Phase::Succeeded {
-            return self.outputs(ctx, dir.record().as_ref()).await;
-        }
-        if status.phase == Phase::Running {
-            return Ok(status.with_log_links(self.log_links(&dir)));
-        }
-        Ok(status)
+        let running = status.phase == Phase::Running;
+        Ok(status.with_log_links(self.log_links(&dir, record.as_ref(), running)))
     }
 
     async fn delete(&self, _ctx: &TaskContext, meta: &ResourceMeta) -> Result<(), AgentError> {

@@ -20,6 +20,9 @@ pub struct DaskConfig {
     /// `tcp://10.0.0.5:8786`. Unset: each task gets an ephemeral local cluster
     /// (`dask scheduler` + `dask worker` processes) sized from its DaskJob.
     pub scheduler_address: Option<String>,
+    /// The configured scheduler's dashboard (e.g. `http://10.0.0.5:8787/status`), linked from
+    /// every task that runs on it. A local cluster's dashboard is linked while it runs.
+    pub dashboard_url: Option<String>,
     /// The Python with `distributed` installed that runs the local cluster (default
     /// `python3` on `PATH`). When an absolute path, its directory is put first on the
     /// task's `PATH` too (so a virtualenv's `pyflyte-execute` and `python` are found).
@@ -44,6 +47,7 @@ impl Default for DaskConfig {
     fn default() -> Self {
         Self {
             scheduler_address: None,
+            dashboard_url: None,
             python: None,
             state_dir: PathBuf::from(".tern/state/dask"),
             max_workers: None,
@@ -61,6 +65,11 @@ impl DaskConfig {
             let a = address.trim();
             if a.is_empty() || a.chars().any(char::is_whitespace) {
                 return Err(format!("scheduler_address {address:?} is not an address (e.g. \"tcp://127.0.0.1:8786\")"));
+            }
+        }
+        if let Some(url) = &self.dashboard_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("dashboard_url {url:?} is not an http(s) URL"));
             }
         }
         if self.python.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
@@ -88,6 +97,7 @@ impl DaskConfig {
 #[derive(Debug, Clone)]
 pub struct DaskSettings {
     pub scheduler_address: Option<String>,
+    pub dashboard_url: Option<String>,
     pub python: PathBuf,
     pub state_dir: PathBuf,
     pub max_workers: u32,
@@ -112,6 +122,7 @@ impl DaskSettings {
         }
         Self {
             scheduler_address: config.scheduler_address.as_ref().map(|a| a.trim().to_owned()),
+            dashboard_url: config.dashboard_url.clone(),
             python,
             state_dir: config.state_dir.clone(),
             max_workers: config.max_workers.unwrap_or_else(|| u32::try_from(host.cpus.max(1)).unwrap_or(u32::MAX)),
@@ -176,6 +187,7 @@ mod tests {
         let bad = [
             DaskConfig { scheduler_address: Some(" ".into()), ..Default::default() },
             DaskConfig { max_workers: Some(0), ..Default::default() },
+            DaskConfig { dashboard_url: Some("10.0.0.5:8787".into()), ..Default::default() },
             DaskConfig { cluster_start_timeout: Duration::ZERO, ..Default::default() },
             DaskConfig { state_dir: PathBuf::new(), ..Default::default() },
             DaskConfig { secret_env: [("A=B".to_owned(), "env:X".parse().unwrap())].into(), ..Default::default() },

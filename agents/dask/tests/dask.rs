@@ -199,6 +199,7 @@ async fn a_configured_scheduler_is_used_and_secrets_arrive_by_reference() {
     let secret_file = env.state.path().join("token");
     std::fs::write(&secret_file, "s3cr3t-value\n").unwrap();
     let mut settings = support::settings(&python, env.state.path(), Some(cluster.address.clone()));
+    settings.dashboard_url = Some("http://127.0.0.1:8787/status".into());
     settings.secret_env.insert("TERN_TEST_TOKEN".into(), format!("file:{}", secret_file.display()).parse().unwrap());
     let agent = agent(settings);
     let script = "import os\nfrom distributed import Client\nwith Client() as c:\n    print('sum', c.submit(sum, [2, 3]).result())\n\
@@ -208,6 +209,7 @@ async fn a_configured_scheduler_is_used_and_secrets_arrive_by_reference() {
     let status = finish(&agent, &ctx, &meta).await;
     let logs = log_text(&agent, &ctx, &meta).await;
     assert_eq!(status.phase, Phase::Succeeded, "{status:?}\n{logs}");
+    assert_eq!(status.log_links.first().map(|l| l.uri.as_str()), Some("http://127.0.0.1:8787/status"), "{status:?}");
     assert!(logs.contains("sum 5") && logs.contains(&format!("address {}", cluster.address)) && logs.contains("token ok True"), "{logs}");
     assert!(!logs.contains("[dask scheduler]"), "no local cluster was started: {logs}");
     let dir = JobDir::open(&env.jobs(), &job_id("external-key")).unwrap();
