@@ -56,7 +56,12 @@ struct DaskHandle {
 pub struct DaskAgent {
     settings: DaskSettings,
     root: PathBuf,
+    /// When finished jobs' records were last cleaned up (at most hourly, by a create).
+    cleaned: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How often creates look for records older than `keep_finished`.
+const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl DaskAgent {
     /// The state directory is made absolute now and created at the first create.
@@ -64,7 +69,7 @@ impl DaskAgent {
         let state = std::path::absolute(&settings.state_dir).map_err(|e| {
             codes::state_dir(format!("cannot resolve the state directory {}: {e}", settings.state_dir.display()))
         })?;
-        Ok(Self { root: jobs_root(&state), settings })
+        Ok(Self { root: jobs_root(&state), settings, cleaned: std::sync::Mutex::new(None) })
     }
 
     /// Where this agent keeps its job records.
@@ -106,6 +111,21 @@ impl DaskAgent {
             size: task.size.clone(),
             start_timeout: self.settings.cluster_start_timeout,
         })
+    }
+
+    /// Removes finished jobs' records older than `keep_finished`, at most once per [`CLEANUP_EVERY`].
+    fn clean_up(&self) {
+        {
+            let mut last = self.cleaned.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < CLEANUP_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let removed = jobs::remove_finished(&self.root, self.settings.keep_finished);
+        if removed > 0 {
+            tracing::info!(removed, "dask: removed the records of jobs that ended long ago");
+        }
     }
 
     /// The state of a job, from its files and the process table.
@@ -253,6 +273,7 @@ impl AsyncAgent for DaskAgent {
         // Everything that can be wrong with the task is found before anything is claimed.
         let parsed = DaskTask::parse(&task.template, self.settings.max_workers)?;
         let launch = self.launch(ctx, &parsed)?;
+        self.clean_up();
         let dir = match JobDir::claim(&self.root, &id)? {
             Claim::Existing(_) => return Ok(meta),
             Claim::New(dir) => dir,

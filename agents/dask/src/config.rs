@@ -36,6 +36,10 @@ pub struct DaskConfig {
     /// Longest wait for a local cluster's scheduler and workers to come up.
     #[serde(with = "humantime_serde")]
     pub cluster_start_timeout: Duration,
+    /// How long the record of a finished (or killed) job is kept; older ones are removed by a
+    /// later create. A repeated create after that starts the job anew.
+    #[serde(with = "humantime_serde")]
+    pub keep_finished: Duration,
     /// Names of the gateway's environment variables passed to every command.
     pub inherit_env: Vec<String>,
     /// Environment variables set for every command from secrets, by reference only:
@@ -52,6 +56,7 @@ impl Default for DaskConfig {
             state_dir: PathBuf::from(".tern/state/dask"),
             max_workers: None,
             cluster_start_timeout: Duration::from_secs(60),
+            keep_finished: Duration::from_secs(7 * 24 * 3600),
             inherit_env: DEFAULT_INHERITED.iter().map(|s| (*s).to_owned()).collect(),
             secret_env: BTreeMap::new(),
         }
@@ -84,6 +89,9 @@ impl DaskConfig {
         if self.cluster_start_timeout.is_zero() {
             return Err("cluster_start_timeout must be positive".into());
         }
+        if self.keep_finished < Duration::from_secs(3600) {
+            return Err("keep_finished must be at least 1h (propeller asks about a finished task for a while)".into());
+        }
         for name in self.secret_env.keys() {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
                 return Err(format!("secret_env: {name:?} is not an environment variable name"));
@@ -102,6 +110,7 @@ pub struct DaskSettings {
     pub state_dir: PathBuf,
     pub max_workers: u32,
     pub cluster_start_timeout: Duration,
+    pub keep_finished: Duration,
     /// The base environment of every command; the task's `container.env` is added on top.
     pub inherited_env: Vec<(String, String)>,
     pub secret_env: BTreeMap<String, SecretRef>,
@@ -127,6 +136,7 @@ impl DaskSettings {
             state_dir: config.state_dir.clone(),
             max_workers: config.max_workers.unwrap_or_else(|| u32::try_from(host.cpus.max(1)).unwrap_or(u32::MAX)),
             cluster_start_timeout: config.cluster_start_timeout,
+            keep_finished: config.keep_finished,
             inherited_env,
             secret_env: config.secret_env.clone(),
         }
@@ -189,6 +199,7 @@ mod tests {
             DaskConfig { max_workers: Some(0), ..Default::default() },
             DaskConfig { dashboard_url: Some("10.0.0.5:8787".into()), ..Default::default() },
             DaskConfig { cluster_start_timeout: Duration::ZERO, ..Default::default() },
+            DaskConfig { keep_finished: Duration::from_secs(60), ..Default::default() },
             DaskConfig { state_dir: PathBuf::new(), ..Default::default() },
             DaskConfig { secret_env: [("A=B".to_owned(), "env:X".parse().unwrap())].into(), ..Default::default() },
         ];

@@ -212,6 +212,26 @@ impl JobDir {
     }
 }
 
+/// Removes the directories of jobs that ended (`exit` or `killed` written) more than `keep`
+/// ago. Returns how many were removed; a directory that cannot be removed is left for the next time.
+pub fn remove_finished(root: &Path, keep: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(root) else { return 0 };
+    let now = SystemTime::now();
+    let ended_long_ago = |path: &Path| {
+        ["exit", "killed"].iter().any(|f| {
+            std::fs::metadata(path.join(f))
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| now.duration_since(t).is_ok_and(|age| age > keep))
+        })
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(valid_id) && ended_long_ago(p))
+        .filter(|p| std::fs::remove_dir_all(p).is_ok())
+        .count()
+}
+
 pub fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
@@ -253,5 +273,30 @@ mod tests {
         dir.write_record(&record).unwrap();
         assert_eq!(dir.pid(), Some(7));
         assert!(JobDir::open(root.path(), "../x").is_none());
+    }
+
+    #[test]
+    fn only_jobs_that_ended_long_ago_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let make = |key: &str, marker: Option<(&str, Duration)>| {
+            let id = job_id(key);
+            std::fs::create_dir(root.path().join(&id)).unwrap();
+            if let Some((name, age)) = marker {
+                let f = std::fs::File::create(root.path().join(&id).join(name)).unwrap();
+                f.set_modified(SystemTime::now() - age).unwrap();
+            }
+            id
+        };
+        let old_exit = make("old-exit", Some(("exit", 3 * day)));
+        let old_kill = make("old-kill", Some(("killed", 3 * day)));
+        let recent = make("recent", Some(("exit", Duration::from_secs(60))));
+        let running = make("running", None);
+        std::fs::create_dir(root.path().join("not-a-job")).unwrap();
+        assert_eq!(remove_finished(root.path(), day), 2);
+        for (id, kept) in [(old_exit, false), (old_kill, false), (recent, true), (running, true)] {
+            assert_eq!(root.path().join(id).exists(), kept);
+        }
+        assert!(root.path().join("not-a-job").exists());
     }
 }
