@@ -270,6 +270,10 @@ impl AsyncAgent for DaskAgent {
         };
         let id = job_id(&key);
         let meta = ResourceMeta::encode(&DaskHandle { job: id.clone() })?;
+        // A job with this key exists (a repeated create, also after a restart): attach, whatever the config now says.
+        if JobDir::open(&self.root, &id).is_some() {
+            return Ok(meta);
+        }
         // Everything that can be wrong with the task is found before anything is claimed.
         let parsed = DaskTask::parse(&task.template, self.settings.max_workers)?;
         let launch = self.launch(ctx, &parsed)?;

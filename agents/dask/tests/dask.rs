@@ -100,6 +100,9 @@ async fn a_repeated_create_after_a_restart_attaches_to_the_running_job() {
     let second = agent(support::settings(&python, env.state.path(), None));
     let again = second.create(&ctx, request(template)).await.unwrap();
     assert_eq!(again.as_bytes(), meta.as_bytes(), "the same job's handle");
+    // Attaching needs nothing from the template (nor the secrets): the job exists.
+    let bare = second.create(&ctx, request(core::TaskTemplate { r#type: "dask".into(), ..Default::default() })).await.unwrap();
+    assert_eq!(bare.as_bytes(), meta.as_bytes());
     let done = finish(&second, &ctx, &meta).await;
     assert_eq!(done.phase, Phase::Succeeded, "{done:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
