@@ -188,6 +188,8 @@ async fn the_local_cluster_is_sized_from_the_dask_job() {
                   print('sizes', sorted(sizes.values()))\n";
     let ctx = env.ctx("sized-key");
     let meta = agent.create(&ctx, request(support::template(&python, script, job))).await.unwrap();
+    let starting = wait_for(&agent, &ctx, &meta, |s| s.message.contains("STARTING_CLUSTER")).await;
+    assert_eq!(starting.phase, Phase::Initializing, "{starting:?}");
     let status = finish(&agent, &ctx, &meta).await;
     let logs = log_text(&agent, &ctx, &meta).await;
     assert_eq!(status.phase, Phase::Succeeded, "{status:?}\n{logs}");
