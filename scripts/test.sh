@@ -6,7 +6,8 @@
 #     ${TERN_VENV:-$HOME/.cache/tern/venv} (recreated whenever that file's sha256 changes); peers whose pins
 #     clash with it get their own beside it, ${TERN_VENV}-<name> from tests/interop/requirements-<name>.txt
 #     (fakesnow: the Snowflake emulator; crucible: the BigQuery emulator; bigquery-plugin:
-#     flytekitplugins-bigquery; minilake: the Databricks Jobs API emulator, plus a JVM for the Spark its runs open);
+#     flytekitplugins-bigquery; minilake: the Databricks Jobs API emulator, plus a JVM for the Spark its runs open;
+#     dask: distributed with flytekit and flytekitplugins-dask);
 #  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
 #     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
@@ -149,8 +150,14 @@ setup_ray() {
         echo "    TERN_RAY_PYTHON=$TERN_RAY_PYTHON"
 }
 
+# Real Dask (distributed) for the Dask agent, with flytekit + flytekitplugins-dask to serialize and run a Dask task.
+setup_dask() {
+    TERN_DASK_PYTHON="$(setup_side_venv dask)" && export TERN_DASK_PYTHON &&
+        echo "    TERN_DASK_PYTHON=$TERN_DASK_PYTHON"
+}
+
 setup_all_venvs() {
-    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake && setup_ray
+    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake && setup_ray && setup_dask
 }
 
 peers_failed() {

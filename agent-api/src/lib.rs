@@ -37,6 +37,7 @@ pub mod factory;
 pub mod grpc_client;
 pub mod idempotency;
 pub mod local_jobs;
+pub mod local_process;
 pub mod metrics;
 pub mod outputs;
 pub mod plugin;

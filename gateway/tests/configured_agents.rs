@@ -29,9 +29,10 @@ fn served(text: &str, mode: Mode) -> Vec<String> {
     built.served.iter().map(|a| a.name.clone()).collect()
 }
 
-/// Agents that only reach their backend (the warehouse agents, each behind its cargo feature): served
-/// by default like echo; checked apart so these lists do not depend on the features built.
-const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray"];
+/// Agents behind cargo features of their own, checked apart so these lists do not depend on the features
+/// built: the warehouse agents, batch and ray (they only reach their backend: served by default like echo)
+/// and dask (it runs code on this host: like shell, `tern serve` needs `enabled = true`; see its own test below).
+const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray", "dask"];
 
 fn core(names: Vec<String>) -> Vec<String> {
     names.into_iter().filter(|n| !BACKEND_AGENTS.contains(&n.as_str())).collect()
@@ -68,6 +69,20 @@ fn a_config_that_lists_agents_serves_exactly_those() {
     assert_eq!(served("[agents.echo]\n[agents.webhook]\n", Mode::Serve), ["echo", "webhook"]);
     assert_eq!(served("[agents.shell]\nenabled = true\n", Mode::Serve), ["shell"]);
     assert_eq!(served("[agents.echo]\n[agents.sleep]\nenabled = false\n", Mode::Serve), ["echo"]);
+}
+
+#[cfg(feature = "agent-dask")]
+#[test]
+fn dask_runs_code_so_serve_needs_it_enabled() {
+    assert!(!served("", Mode::Serve).iter().any(|n| n == "dask"));
+    assert!(served("", Mode::Embedded).iter().any(|n| n == "dask"));
+    assert_eq!(served("[agents.dask]\nenabled = true\n", Mode::Serve), ["dask"]);
+    let c = config("[agents.dask]\n", &[]).unwrap();
+    let err = match tern_gateway::in_process_client(&c, Mode::Serve) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("dask served without enabled = true"),
+    };
+    assert!(err.contains("TERN-G009") && err.contains("enabled = true"), "{err}");
 }
 
 #[test]

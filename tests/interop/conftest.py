@@ -62,7 +62,8 @@ def logs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("peer-logs")
 
 
-# Every local agent, the shell one opted in explicitly as an operator would (`tern serve` leaves it off by default).
+# Every local agent, the shell and dask ones opted in explicitly as an operator would (`tern serve` leaves them off by
+# default; dask's job records go to the data root's side, not the working directory).
 ALL_LOCAL_AGENTS_CONFIG = """
 [agents.echo]
 [agents.sleep]
@@ -75,6 +76,9 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.ray]
 [agents.shell]
 enabled = true
+[agents.dask]
+enabled = true
+state_dir = "{dask_state}"
 """
 
 
@@ -83,7 +87,8 @@ def tern_server(tern_bin, logs_dir):
     """One `tern serve` for the session, hosting every local agent (shell enabled explicitly)."""
     config = logs_dir / "tern-all-agents.toml"
     data_root = logs_dir / "tern-data"
-    config.write_text(ALL_LOCAL_AGENTS_CONFIG + f'\n[data_store]\nroot = "{data_root}"\n')
+    config.write_text(ALL_LOCAL_AGENTS_CONFIG.format(dask_state=logs_dir / "dask-state")
+                      + f'\n[data_store]\nroot = "{data_root}"\n')
     server = start_tern_server(tern_bin, logs_dir, ["--config", str(config)])
     yield server
     server.process.stop()

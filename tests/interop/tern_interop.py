@@ -189,12 +189,24 @@ class TernServers:
         self.servers.append(s)
         return s
 
-    # A TernServers is also the `start_server` callable `create_across_restart` takes.
     __call__ = start
 
     def stop_all(self) -> None:
         for s in self.servers:
             s.process.stop()
+
+    def creates_across_a_restart(self, req: admin.CreateTaskRequest):
+        """CreateTask twice, restart `tern serve`, CreateTask once more, all with `req`: the three resource_meta, and
+        an AsyncAgentService stub of the server now running."""
+        from flyteidl.service import agent_pb2_grpc
+
+        stub = agent_pb2_grpc.AsyncAgentServiceStub(self().channel())
+        first = stub.CreateTask(req, timeout=30).resource_meta
+        second = stub.CreateTask(req, timeout=30).resource_meta
+        self.servers[-1].process.stop()
+        stub = agent_pb2_grpc.AsyncAgentServiceStub(self().channel())
+        third = stub.CreateTask(req, timeout=30).resource_meta
+        return (first, second, third), stub
 
 
 def render_container_args(template: tasks_pb2.TaskTemplate, literals: literals_pb2.LiteralMap,
@@ -227,21 +239,6 @@ def read_templates(directory: Path) -> Dict[str, tasks_pb2.TaskTemplate]:
         template.ParseFromString(path.read_bytes())
         found[path.stem] = template
     return found
-
-
-def create_across_restart(start_server, request: admin.CreateTaskRequest, timeout: float = 30):
-    """The idempotency check across a gateway restart: CreateTask twice on one server from `start_server()`, then
-    once more on a restarted one. Returns the three resource_metas and an AsyncAgentService stub of the running
-    server (the caller counts jobs at its backend)."""
-    from flyteidl.service import agent_pb2_grpc
-
-    server = start_server()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    metas = [stub.CreateTask(request, timeout=timeout).resource_meta for _ in range(2)]
-    server.process.stop()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(start_server().channel())
-    metas.append(stub.CreateTask(request, timeout=timeout).resource_meta)
-    return metas, stub
 
 
 def start_flytekit_server(pyflyte_bin: Path, logs_dir: Path, modules: List[str],
@@ -337,6 +334,30 @@ def propeller_metadata(template: tasks_pb2.TaskTemplate, execution_name: Optiona
         k8s_service_account="default",
         environment_variables={"FLYTE_INTERNAL_EXECUTION_ID": te_id.node_execution_id.execution_id.name},
     )
+
+
+def render_container_args(template: tasks_pb2.TaskTemplate, literals: literals_pb2.LiteralMap, workdir: Path) -> Path:
+    """Propeller's part before CreateTask: inputs.pb is written under `workdir`, the container args' template variables
+    ({{.input}}, {{.outputPrefix}}, ...) rendered in place. Returns the output prefix (`workdir/outputs`)."""
+    out = workdir / "outputs"
+    out.mkdir(parents=True, exist_ok=True)
+    (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
+    values = {
+        "{{.input}}": str(workdir / "inputs.pb"),
+        "{{.inputPrefix}}": str(workdir),
+        "{{.outputPrefix}}": str(out),
+        "{{.rawOutputDataPrefix}}": str(workdir / "raw"),
+        "{{.checkpointOutputPrefix}}": str(workdir / "checkpoint"),
+        "{{.prevCheckpointPrefix}}": "",
+    }
+    rendered = []
+    for a in template.container.args:
+        for k, v in values.items():
+            a = a.replace(k, v)
+        rendered.append(a)
+    del template.container.args[:]
+    template.container.args.extend(rendered)
+    return out
 
 
 def output_prefix(meta: admin.TaskExecutionMetadata) -> str:

@@ -41,6 +41,7 @@ DEFAULT_AGENTS = {
     "databricks": ("databricks", False),
     "batch": ("aws-batch", False),
     "ray": ("ray", False),
+    "dask": ("dask", False),
 }
 
 

@@ -28,6 +28,7 @@ from tern_interop import (
     HERE,
     REPO,
     ManagedProcess,
+    TernServers,
     child_env,
     create_request,
     delete_request,
@@ -39,8 +40,8 @@ from tern_interop import (
     poll_until,
     propeller_metadata,
     python_inputs_to_literal_map,
+    render_container_args,
     run_command,
-    start_tern_server,
 )
 
 PEERS = HERE / "peers"
@@ -145,46 +146,15 @@ instances = {{ "{INSTANCE}" = "{minilake.url}" }}
 def tern(tern_bin, logs_dir, tmp_path, minilake, monkeypatch):
     monkeypatch.setenv("TERN_TEST_DATABRICKS_TOKEN", TOKEN)
     config = tern_config(tmp_path, minilake)
-    servers = []
-
-    def start():
-        s = start_tern_server(tern_bin, logs_dir, ["--config", str(config)], name="tern-serve-databricks")
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.process.stop()
-
-
-def render_args(args, workdir: Path) -> tuple[list[str], Path]:
-    """Propeller's part: inputs.pb is written, the container args' template variables rendered."""
-    out = workdir / "outputs"
-    out.mkdir(parents=True, exist_ok=True)
-    values = {
-        "{{.input}}": str(workdir / "inputs.pb"),
-        "{{.inputPrefix}}": str(workdir),
-        "{{.outputPrefix}}": str(out),
-        "{{.rawOutputDataPrefix}}": str(workdir / "raw"),
-        "{{.checkpointOutputPrefix}}": str(workdir / "checkpoint"),
-        "{{.prevCheckpointPrefix}}": "",
-    }
-    rendered = []
-    for a in args:
-        for k, v in values.items():
-            a = a.replace(k, v)
-        rendered.append(a)
-    return rendered, out
+    servers = TernServers(tern_bin, logs_dir, config, "tern-serve-databricks")
+    yield servers
+    servers.stop_all()
 
 
 def prepared(task, inputs: dict, types: dict, workdir: Path):
     template = serialize_task(task)
     literals = python_inputs_to_literal_map(inputs, types)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
-    args, out = render_args(list(template.container.args), workdir)
-    del template.container.args[:]
-    template.container.args.extend(args)
+    out = render_container_args(template, literals, workdir)
     return template, literals, out
 
 
@@ -271,14 +241,7 @@ def test_one_run_per_attempt_across_tern_restarts(tern, minilake, tmp_path):
     req.output_prefix = str(out)
     before = {r["run_id"] for r in minilake.runs()}
 
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    first = stub.CreateTask(req, timeout=30).resource_meta
-    second = stub.CreateTask(req, timeout=30).resource_meta
-    server.process.stop()
-    server = tern()
-    stub = agent_pb2_grpc.AsyncAgentServiceStub(server.channel())
-    third = stub.CreateTask(req, timeout=30).resource_meta
+    (first, second, third), stub = tern.creates_across_a_restart(req)
     assert run_id_of(first) == run_id_of(second) == run_id_of(third)
     new = [r for r in minilake.runs() if r["run_id"] not in before]
     assert len(new) == 1, new

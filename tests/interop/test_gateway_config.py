@@ -21,7 +21,7 @@ def test_default_serve_does_not_expose_agents_that_run_code(tern_bin, logs_dir):
     try:
         assert list_agent_names(server) == {"echo", "sleep", "webhook", "duckdb", "snowflake", "bigquery", "databricks", "batch", "ray"}
         log = server.process.log_text()
-        assert "not serving shell" in log and "enabled = true" in log, log
+        assert "not serving shell" in log and "not serving dask" in log and "enabled = true" in log, log
     finally:
         server.process.stop()
 

@@ -33,7 +33,6 @@ from tern_interop import (
     REPO,
     ManagedProcess,
     child_env,
-    create_across_restart,
     create_request,
     delete_request,
     explain,
@@ -245,7 +244,7 @@ def test_one_job_per_attempt_across_tern_restarts(tern, ray_head, templates, tmp
     req.output_prefix = str(out)
     before = {j["submission_id"] for j in ray_head.jobs()}
 
-    (first, second, third), stub = create_across_restart(tern, req)
+    (first, second, third), stub = tern.creates_across_a_restart(req)
     assert submission_id_of(first) == submission_id_of(second) == submission_id_of(third)
     new = [j for j in ray_head.jobs() if j["submission_id"] not in before]
     assert len(new) == 1, new

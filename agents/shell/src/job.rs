@@ -1,6 +1,5 @@
 //! One run of a shell task in the background: run the command, store its logs, read and
 //! store its outputs, and say how it ended.
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,18 +118,5 @@ fn seconds(d: Duration) -> String {
 
 /// The end of stderr, for failure messages (reads at most the last 16 KiB).
 fn stderr_tail(path: &Path) -> String {
-    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(16 * 1024);
-    let mut bytes = Vec::new();
-    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
-        return String::new();
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..];
-    if tail.is_empty() {
-        return String::new();
-    }
-    format!("; last lines of stderr:\n{}", tail.join("\n"))
+    tern_agent_api::local_process::tail_message(path, "stderr", STDERR_TAIL_LINES)
 }

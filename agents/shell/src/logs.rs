@@ -12,13 +12,7 @@ use tern_agent_api::admin;
 use tern_agent_api::datastore::DataStoreError;
 use tern_agent_api::prelude::{join_uri, AgentError, DataStore};
 
-pub const STDERR_MARKER: &str = "[stderr] ";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stream {
-    Stdout,
-    Stderr,
-}
+pub use tern_agent_api::local_process::{last, log_line, Stream, STDERR_MARKER};
 
 pub fn stdout_uri(output_prefix: &str) -> String {
     join_uri(output_prefix, "logs/stdout.txt")
@@ -26,23 +20,6 @@ pub fn stdout_uri(output_prefix: &str) -> String {
 
 pub fn stderr_uri(output_prefix: &str) -> String {
     join_uri(output_prefix, "logs/stderr.txt")
-}
-
-pub fn log_line(stream: Stream, text: &str, timestamp: Option<prost_types::Timestamp>) -> admin::LogLine {
-    let message = match stream {
-        Stream::Stdout => text.to_owned(),
-        Stream::Stderr => format!("{STDERR_MARKER}{text}"),
-    };
-    admin::LogLine { timestamp, message, originator: admin::LogLineOriginator::User as i32 }
-}
-
-/// The last `n` items (`n == 0`: all of them).
-pub fn last<T>(mut items: Vec<T>, n: u64) -> Vec<T> {
-    let n = usize::try_from(n).unwrap_or(usize::MAX);
-    if n > 0 && items.len() > n {
-        items.drain(..items.len() - n);
-    }
-    items
 }
 
 /// The most recent lines of a running command, bounded.
@@ -123,12 +100,5 @@ mod tests {
         assert_eq!(tail[0].message, "[stderr] bad");
         assert_eq!(tail[0].originator, admin::LogLineOriginator::User as i32);
         assert!(tail[0].timestamp.is_some());
-    }
-
-    #[test]
-    fn last_n() {
-        assert_eq!(last(vec![1, 2, 3], 2), [2, 3]);
-        assert_eq!(last(vec![1, 2, 3], 0), [1, 2, 3]);
-        assert_eq!(last(vec![1], 5), [1]);
     }
 }

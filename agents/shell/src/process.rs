@@ -48,16 +48,13 @@ pub enum Outcome {
 }
 
 /// Kills a process group when dropped (or earlier, by [`GroupKill::kill`]).
-struct GroupKill(Option<i32>);
+struct GroupKill(Option<u32>);
 
 impl GroupKill {
     fn kill(&mut self) {
         if let Some(pgid) = self.0.take() {
-            // SAFETY: kill(2) has no memory-safety preconditions; a negative pid addresses
-            // the process group we created with `process_group(0)`.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
+            // The group we created with `process_group(0)`.
+            tern_agent_api::local_process::kill_group(pgid);
         }
     }
 }
@@ -92,7 +89,7 @@ pub async fn run(inv: Invocation<'_>, capture: Capture<'_>) -> Outcome {
         Ok(c) => c,
         Err(e) => return Outcome::SpawnFailed(e),
     };
-    let mut group = GroupKill(child.id().and_then(|id| i32::try_from(id).ok()));
+    let mut group = GroupKill(child.id());
     let pumps = [
         child.stdout.take().map(|out| tokio::spawn(pump(out, stdout_file, capture.logs.clone(), Stream::Stdout))),
         child.stderr.take().map(|err| tokio::spawn(pump(err, stderr_file, capture.logs.clone(), Stream::Stderr))),

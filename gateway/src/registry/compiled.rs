@@ -27,5 +27,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_batch::BatchFactory>());
     #[cfg(feature = "agent-ray")]
     v.push(AgentEntry::of::<tern_agent_ray::RayFactory>());
+    #[cfg(feature = "agent-dask")]
+    v.push(AgentEntry::of::<tern_agent_dask::DaskFactory>());
     v
 }
