@@ -23,5 +23,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_bigquery::BigQueryFactory>());
     #[cfg(feature = "agent-databricks")]
     v.push(AgentEntry::of::<tern_agent_databricks::DatabricksFactory>());
+    #[cfg(feature = "agent-spark")]
+    v.push(AgentEntry::of::<tern_agent_spark::SparkFactory>());
     v
 }
