@@ -154,7 +154,10 @@ impl AsyncAgent for SparkAgent {
     }
 
     async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError> {
-        let spec = SparkTask::from_template(&task.template)?;
+        let mut spec = SparkTask::from_template(&task.template)?;
+        if let Some(file) = self.config.main_application_file.as_deref().filter(|f| !f.trim().is_empty()) {
+            spec.app_file = crate::template::local_path(file.trim());
+        }
         let app_name = Self::app_name(ctx);
         let lock = self.lock_for(&app_name);
         let _one_at_a_time = lock.lock().await;

@@ -49,6 +49,11 @@ pub struct SparkConfig {
     /// The Python of the driver and executors (`PYSPARK_PYTHON`), instead of the template's
     /// `executorPath` (flytekit writes the serializing interpreter, or the image's).
     pub python: Option<String>,
+    /// The application file for every task instead of the template's `mainApplicationFile`
+    /// (flytekit writes the image's entrypoint, `local:///opt/venv/bin/entrypoint.py` by default,
+    /// or `local://` + the serializing host's path): where flytekit's `bin/entrypoint.py` is on
+    /// the nodes. A local path, `local://`/`file:` path or a URL Spark fetches.
+    pub main_application_file: Option<String>,
     /// Spark properties every application gets; the template's `sparkConf` wins.
     pub spark_conf: BTreeMap<String, String>,
     /// Environment variables of the driver (and executors); the container's `env` wins.
@@ -76,6 +81,7 @@ impl Default for SparkConfig {
             token: None,
             spark_version: "4.3.0".into(),
             python: None,
+            main_application_file: None,
             spark_conf: BTreeMap::new(),
             env: BTreeMap::new(),
             spark_submit: None,
@@ -211,6 +217,8 @@ mod tests {
         assert_eq!(SparkFactory::exposure(&local), Exposure::ArbitraryCode);
         assert_eq!(local.spark_master(), "local[2]");
         assert_eq!(local.served_task_types(), ["spark"]);
+        let m: SparkConfig = toml::from_str("mode = \"local\"\nmain_application_file = \"local:///venv/flytekit/bin/entrypoint.py\"").unwrap();
+        assert_eq!(m.main_application_file.as_deref(), Some("local:///venv/flytekit/bin/entrypoint.py"));
         let sa: SparkConfig = toml::from_str("mode = \"standalone\"\nrest_url = \"http://10.0.0.5:6066/\"\ntask_types = [\"spark\", \"pyspark\"]").unwrap();
         assert!(sa.check().is_ok());
         assert_eq!(SparkFactory::exposure(&sa), Exposure::Safe);

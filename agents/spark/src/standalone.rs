@@ -83,10 +83,13 @@ pub fn create_body(task: &SparkTask, config: &SparkConfig, app_name: &str, key: 
     })
 }
 
-/// The driver's environment: the section's `env`, the container's, and `PYSPARK_PYTHON`.
+/// The driver's environment: `FLYTE_FAIL_ON_ERROR=true` (as flytekit's Databricks connector sets:
+/// without it `pyflyte-execute` records a task's exception in `error.pb` and exits 0), the
+/// section's `env`, the container's, and `PYSPARK_PYTHON`.
 pub fn environment(task: &SparkTask, config: &SparkConfig) -> BTreeMap<String, String> {
     let mut env: BTreeMap<String, String> = BTreeMap::new();
     env.insert("SPARK_ENV_LOADED".into(), "1".into());
+    env.insert("FLYTE_FAIL_ON_ERROR".into(), "true".into());
     env.extend(config.env.clone());
     env.extend(task.env.iter().cloned());
     if task.app_type == AppType::Python {
@@ -239,6 +242,7 @@ mod tests {
         assert_eq!(b["clientSparkVersion"], "4.3.0");
         let env = &b["environmentVariables"];
         assert_eq!((env["PYSPARK_PYTHON"].as_str(), env["FOO"].as_str(), env["SPARK_LOCAL_IP"].as_str()), (Some("/venv/bin/python"), Some("bar"), Some("127.0.0.1")));
+        assert_eq!(env["FLYTE_FAIL_ON_ERROR"], "true", "a failing task must end the driver non-zero");
         let p = &b["sparkProperties"];
         assert_eq!(p["spark.driver.memory"], "1g", "the template wins over the section");
         assert_eq!(p["spark.ui.enabled"], "false");
