@@ -31,7 +31,7 @@ fn served(text: &str, mode: Mode) -> Vec<String> {
 
 /// Agents that only reach their backend (the warehouse agents, each behind its cargo feature): served
 /// by default like echo; checked apart so these lists do not depend on the features built.
-const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks"];
+const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "spark"];
 
 fn core(names: Vec<String>) -> Vec<String> {
     names.into_iter().filter(|n| !BACKEND_AGENTS.contains(&n.as_str())).collect()
