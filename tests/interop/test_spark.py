@@ -28,6 +28,9 @@ from flyteidl.service import agent_pb2_grpc
 
 from tern_interop import (
     HERE,
+    REPO,
+    explain,
+    run_command,
     ManagedProcess,
     child_env,
     create_request,
@@ -70,7 +73,10 @@ class Standalone:
         conf.write_text(f"spark.master.rest.enabled true\nspark.master.rest.host 127.0.0.1\nspark.master.rest.port {rest}\n")
         self.work_dir = workdir / "work"
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        env = child_env({"SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": self.python})
+        self.home = home
+        # Drivers inherit the worker's environment: the example's task module (examples/spark) is found there.
+        env = child_env({"SPARK_HOME": home, "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": self.python,
+                         "PYTHONPATH": str(REPO / "examples" / "spark")})
         self.master_url = f"spark://127.0.0.1:{port}"
         self.rest_url = f"http://127.0.0.1:{rest}"
         self.ui_url = f"http://127.0.0.1:{ui}"
@@ -287,3 +293,55 @@ def test_a_failing_task_is_failed_not_internal(tern, standalone, tmp_path):
     resource = wait_done(stub, meta, str(out), timeout=120)
     assert phase_name(resource.phase) == "FAILED", resource
     assert resource.agent_error.code == "TERN-Z004", resource
+
+
+EXAMPLE = REPO / "examples" / "spark"
+
+
+def example_env(spark: Standalone, **extra: str) -> dict:
+    venv_bin = Path(spark.python).parent
+    return child_env({"TERN_AGENTS__SPARK__REST_URL": spark.rest_url, "TERN_AGENTS__SPARK__MASTER": spark.master_url,
+                      "TERN_AGENTS__SPARK__UI_URL": spark.ui_url, "TERN_AGENTS__SPARK__PYTHON": spark.python,
+                      "TERN_AGENTS__SPARK__MAIN_APPLICATION_FILE": str(venv_bin / "entrypoint.py"), **extra})
+
+
+def run_example(tern_bin, config: Path, tmp_path: Path, env: dict) -> dict:
+    result = run_command([tern_bin, "run", EXAMPLE / "spark.yaml", "--config", config, "--state-dir", tmp_path / "state",
+                          "--input", "orders=1000", "--json"], cwd=tmp_path, timeout=300, env=env)
+    assert result.returncode == 0, explain(result)
+    summary = json.loads(result.stdout)
+    assert summary["phase"] == "SUCCEEDED", summary
+    # order i costs 5 + (i % 100) / 10: 1000 orders make 5000 + 10 * 495.
+    assert summary["outputs"] == {"revenue": 9950.0, "line": "1000 orders, revenue 9950.00"}, summary
+    return summary
+
+
+def test_example_workflow_on_the_standalone_master(tern_bin, standalone, tmp_path):
+    """examples/spark/spark.yaml with spark.toml, as its README runs it: `tern run` renders propeller's container
+    variables, the master runs flytekit's task with real Spark, the DuckDB node reads its float."""
+    before = {d["id"] for d in standalone.drivers()}
+    run_example(tern_bin, EXAMPLE / "spark.toml", tmp_path, example_env(standalone))
+    new = [d for d in standalone.drivers() if d["id"] not in before]
+    assert len(new) == 1 and new[0]["state"] == "FINISHED", new
+
+
+def test_example_workflow_in_local_mode(tern_bin, standalone, tmp_path):
+    """The README's local mode: spark-submit --master local[2] on this host (opted in with enabled = true)."""
+    venv_bin = Path(standalone.python).parent
+    config = tmp_path / "spark-local.toml"
+    config.write_text(f"""
+[agents.spark]
+mode = "local"
+enabled = true
+spark_submit = "{venv_bin / 'spark-submit'}"
+python = "{standalone.python}"
+main_application_file = "{venv_bin / 'entrypoint.py'}"
+work_dir = "{tmp_path / 'jobs'}"
+env = {{ SPARK_LOCAL_IP = "127.0.0.1", PYTHONPATH = "{EXAMPLE}" }}
+[agents.databricks]
+task_types = ["databricks"]
+""")
+    before = len(standalone.drivers())
+    run_example(tern_bin, config, tmp_path, child_env({"SPARK_HOME": standalone.home}))
+    assert len(standalone.drivers()) == before, "local mode never reaches the cluster"
+    assert len(list((tmp_path / "jobs").iterdir())) == 1, "one spark-submit"
