@@ -361,3 +361,31 @@ def run_command(argv: Iterable[object], timeout: float = 120.0, cwd: Optional[Pa
 
 def explain(result: subprocess.CompletedProcess) -> str:
     return f"$ {' '.join(result.args)}\nexit {result.returncode}\n--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+
+
+def render_container_args(args, workdir: Path) -> tuple:
+    """Propeller's part for a container task: its template variables rendered to local paths under `workdir`
+    (the caller writes `workdir/inputs.pb`). Returns the rendered args and the output prefix (created)."""
+    out = Path(workdir) / "outputs"
+    out.mkdir(parents=True, exist_ok=True)
+    values = {
+        "{{.input}}": str(Path(workdir) / "inputs.pb"),
+        "{{.inputPrefix}}": str(workdir),
+        "{{.outputPrefix}}": str(out),
+        "{{.rawOutputDataPrefix}}": str(Path(workdir) / "raw"),
+        "{{.checkpointOutputPrefix}}": str(Path(workdir) / "checkpoint"),
+        "{{.prevCheckpointPrefix}}": "",
+    }
+    rendered = []
+    for a in args:
+        for k, v in values.items():
+            a = a.replace(k, v)
+        rendered.append(a)
+    return rendered, out
+
+
+def wait_terminal(stub, task_type: str, meta: bytes, prefix: str, timeout: float = 240):
+    """GetTask until the task is terminal; the last Resource."""
+    return poll_until(lambda: stub.GetTask(get_request(task_type, meta, prefix), timeout=30).resource,
+                      lambda r: phase_name(r.phase) in ("SUCCEEDED", "FAILED", "RETRYABLE_FAILED", "ABORTED"),
+                      timeout=timeout, interval=0.5)

@@ -39,8 +39,10 @@ from tern_interop import (
     poll_until,
     propeller_metadata,
     python_inputs_to_literal_map,
+    render_container_args,
     run_command,
     start_tern_server,
+    wait_terminal,
 )
 
 PEERS = HERE / "peers"
@@ -157,24 +159,7 @@ def tern(tern_bin, logs_dir, tmp_path, minilake, monkeypatch):
         s.process.stop()
 
 
-def render_args(args, workdir: Path) -> tuple[list[str], Path]:
-    """Propeller's part: inputs.pb is written, the container args' template variables rendered."""
-    out = workdir / "outputs"
-    out.mkdir(parents=True, exist_ok=True)
-    values = {
-        "{{.input}}": str(workdir / "inputs.pb"),
-        "{{.inputPrefix}}": str(workdir),
-        "{{.outputPrefix}}": str(out),
-        "{{.rawOutputDataPrefix}}": str(workdir / "raw"),
-        "{{.checkpointOutputPrefix}}": str(workdir / "checkpoint"),
-        "{{.prevCheckpointPrefix}}": "",
-    }
-    rendered = []
-    for a in args:
-        for k, v in values.items():
-            a = a.replace(k, v)
-        rendered.append(a)
-    return rendered, out
+render_args = render_container_args
 
 
 def prepared(task, inputs: dict, types: dict, workdir: Path):
@@ -194,10 +179,7 @@ def run_id_of(resource_meta: bytes) -> int:
     return int(m.group(1))
 
 
-def wait_done(stub, task_type: str, meta: bytes, prefix: str, timeout: float = 240):
-    return poll_until(lambda: stub.GetTask(get_request(task_type, meta, prefix), timeout=30).resource,
-                      lambda r: phase_name(r.phase) in ("SUCCEEDED", "FAILED", "RETRYABLE_FAILED", "ABORTED"),
-                      timeout=timeout, interval=0.5)
+wait_done = wait_terminal
 
 
 def read_outputs(out: Path) -> literals_pb2.LiteralMap:

@@ -42,7 +42,9 @@ from tern_interop import (
     poll_until,
     propeller_metadata,
     python_inputs_to_literal_map,
+    render_container_args,
     start_tern_server,
+    wait_terminal,
 )
 
 
@@ -174,16 +176,9 @@ def prepared(python: str, inputs: dict, types: dict, workdir: Path):
 
     template = serialize_task(spark_sum, python)
     literals = python_inputs_to_literal_map(inputs, types)
-    out = workdir / "outputs"
-    out.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
-    values = {"{{.input}}": str(workdir / "inputs.pb"), "{{.outputPrefix}}": str(out), "{{.rawOutputDataPrefix}}": str(workdir / "raw"),
-              "{{.checkpointOutputPrefix}}": str(workdir / "checkpoint"), "{{.prevCheckpointPrefix}}": ""}
-    args = []
-    for a in template.container.args:
-        for k, v in values.items():
-            a = a.replace(k, v)
-        args.append(a)
+    args, out = render_container_args(list(template.container.args), workdir)
     del template.container.args[:]
     template.container.args.extend(args)
     return template, literals, out
@@ -196,9 +191,7 @@ def submission_id(meta: bytes) -> str:
 
 
 def wait_done(stub, meta: bytes, prefix: str, timeout: float = 180):
-    return poll_until(lambda: stub.GetTask(get_request("spark", meta, prefix), timeout=30).resource,
-                      lambda r: phase_name(r.phase) in ("SUCCEEDED", "FAILED", "RETRYABLE_FAILED", "ABORTED"),
-                      timeout=timeout, interval=0.5)
+    return wait_terminal(stub, "spark", meta, prefix, timeout)
 
 
 def request(template, literals, out: Path, meta=None):

@@ -11,31 +11,9 @@ use std::time::{Duration, Instant};
 
 use tern_agent_api::prelude::*;
 use tern_agent_api::testkit;
-use tern_agent_spark::{SparkAgent, SparkConfig};
+use tern_agent_spark::SparkConfig;
 
-fn execution(name: &str) -> Box<admin::TaskExecutionMetadata> {
-    let id = core::TaskExecutionIdentifier {
-        task_id: Some(core::Identifier { name: "wf.spark_task".into(), ..Default::default() }),
-        node_execution_id: Some(core::NodeExecutionIdentifier {
-            node_id: "n0".into(),
-            execution_id: Some(core::WorkflowExecutionIdentifier { project: "p".into(), domain: "d".into(), name: name.into(), org: String::new() }),
-        }),
-        retry_attempt: 0,
-    };
-    Box::new(admin::TaskExecutionMetadata { task_execution_id: Some(id), ..Default::default() })
-}
 
-async fn wait_terminal(agent: &SparkAgent, ctx: &TaskContext, meta: &ResourceMeta) -> TaskStatus {
-    let started = Instant::now();
-    loop {
-        let s = agent.get(ctx, meta).await.unwrap();
-        if s.is_terminal() {
-            return s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "not terminal after 120 s: {s:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spark_standalone_conformance_restart_idempotency_and_logs() {
@@ -60,14 +38,14 @@ async fn spark_standalone_conformance_restart_idempotency_and_logs() {
     let template = support::spark_template(&ok, &peer.python, &["restart"]);
     let remote = peer.remote();
     let before = remote.count_drivers().await;
-    let ctx = init.services.task_context("restart/n0/0", Some(execution("restart-1")), None);
+    let ctx = init.services.task_context("restart/n0/0", Some(support::execution("restart-1")), None);
     let first = agent.create(&ctx, TaskRequest { template: Box::new(template.clone()), inputs: Default::default() }).await.unwrap();
     drop(agent);
     let restarted = tern_agent_spark::agent_with(config, &AgentInit::for_tests(store.path())).unwrap();
-    let ctx = init.services.task_context("restart/n0/0", Some(execution("restart-1")), None);
+    let ctx = init.services.task_context("restart/n0/0", Some(support::execution("restart-1")), None);
     let again = restarted.create(&ctx, TaskRequest { template: Box::new(template.clone()), inputs: Default::default() }).await.unwrap();
     assert_eq!(first.as_bytes(), again.as_bytes(), "the restarted agent returns the first driver");
-    let status = wait_terminal(&restarted, &ctx, &again).await;
+    let status = support::wait_terminal(restarted.as_ref(), &ctx, &again).await;
     assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(remote.count_drivers().await, before + 1, "one driver at the master for the attempt");

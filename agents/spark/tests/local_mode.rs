@@ -17,17 +17,6 @@ fn count_dirs(dir: &Path) -> u64 {
     std::fs::read_dir(dir).map(|d| d.filter_map(Result::ok).filter(|e| e.path().is_dir()).count() as u64).unwrap_or(0)
 }
 
-fn execution(name: &str) -> Box<admin::TaskExecutionMetadata> {
-    let id = core::TaskExecutionIdentifier {
-        task_id: Some(core::Identifier { name: "wf.spark_task".into(), ..Default::default() }),
-        node_execution_id: Some(core::NodeExecutionIdentifier {
-            node_id: "n0".into(),
-            execution_id: Some(core::WorkflowExecutionIdentifier { project: "p".into(), domain: "d".into(), name: name.into(), org: String::new() }),
-        }),
-        retry_attempt: 0,
-    };
-    Box::new(admin::TaskExecutionMetadata { task_execution_id: Some(id), ..Default::default() })
-}
 
 /// A real Spark job: sums 0..999 on a SparkSession.
 const SUM_PY: &str = "from pyspark.sql import SparkSession\nimport sys\nspark = SparkSession.builder.getOrCreate()\n\
@@ -80,21 +69,13 @@ async fn spark_submit_local_mode() {
     // A real pyspark job, created again by a restarted agent: one spark-submit, its logs.
     let before = count_dirs(&work);
     let template = support::spark_template(&sum, &python, &["restart"]);
-    let ctx = init.services.task_context("local/n0/0", Some(execution("local-restart")), None);
+    let ctx = init.services.task_context("local/n0/0", Some(support::execution("local-restart")), None);
     let first = agent.create(&ctx, TaskRequest { template: Box::new(template.clone()), inputs: Default::default() }).await.unwrap();
     drop(agent);
     let restarted = tern_agent_spark::agent_with(config, &AgentInit::for_tests(store.path())).unwrap();
     let again = restarted.create(&ctx, TaskRequest { template: Box::new(template), inputs: Default::default() }).await.unwrap();
     assert_eq!(first.as_bytes(), again.as_bytes());
-    let started = Instant::now();
-    let status = loop {
-        let s = restarted.get(&ctx, &again).await.unwrap();
-        if s.is_terminal() {
-            break s;
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "{s:?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let status = support::wait_terminal(restarted.as_ref(), &ctx, &again).await;
     assert_eq!(status.phase, Phase::Succeeded, "{status:?}");
     assert_eq!(count_dirs(&work), before + 1, "one spark-submit for the attempt");
     let page = restarted.logs(&ctx, &again, 0, "").await.unwrap();

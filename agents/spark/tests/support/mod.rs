@@ -269,3 +269,34 @@ pub fn conformance_case(peer: &Standalone) -> tern_agent_api::testkit::Case {
         .settle(Duration::from_secs(1))
         .poll_timeout(Duration::from_secs(90))
 }
+
+/// Execution metadata as propeller sends it (execution `name`, node `n0`, attempt 0).
+pub fn execution(name: &str) -> Box<tern_agent_api::admin::TaskExecutionMetadata> {
+    use tern_agent_api::{admin, core};
+    let id = core::TaskExecutionIdentifier {
+        task_id: Some(core::Identifier { name: "wf.spark_task".into(), ..Default::default() }),
+        node_execution_id: Some(core::NodeExecutionIdentifier {
+            node_id: "n0".into(),
+            execution_id: Some(core::WorkflowExecutionIdentifier { project: "p".into(), domain: "d".into(), name: name.into(), org: String::new() }),
+        }),
+        retry_attempt: 0,
+    };
+    Box::new(admin::TaskExecutionMetadata { task_execution_id: Some(id), ..Default::default() })
+}
+
+/// Polls the agent until the task is terminal (at most 120 s).
+pub async fn wait_terminal(
+    agent: &dyn tern_agent_api::prelude::AsyncAgent,
+    ctx: &tern_agent_api::prelude::TaskContext,
+    meta: &tern_agent_api::prelude::ResourceMeta,
+) -> tern_agent_api::prelude::TaskStatus {
+    let started = Instant::now();
+    loop {
+        let s = agent.get(ctx, meta).await.unwrap();
+        if s.is_terminal() {
+            return s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "not terminal after 120 s: {s:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
