@@ -389,3 +389,21 @@ def wait_terminal(stub, task_type: str, meta: bytes, prefix: str, timeout: float
     return poll_until(lambda: stub.GetTask(get_request(task_type, meta, prefix), timeout=30).resource,
                       lambda r: phase_name(r.phase) in ("SUCCEEDED", "FAILED", "RETRYABLE_FAILED", "ABORTED"),
                       timeout=timeout, interval=0.5)
+
+
+class TernServers:
+    """`tern serve --config <config>`, started each time the test calls it (a restart is a second call); every one
+    stopped by `stop_all` (a fixture's teardown)."""
+
+    def __init__(self, tern_bin: Path, logs_dir: Path, config: Path, name: str):
+        self.tern_bin, self.logs_dir, self.config, self.name = tern_bin, logs_dir, config, name
+        self.servers: List[Server] = []
+
+    def __call__(self) -> Server:
+        s = start_tern_server(self.tern_bin, self.logs_dir, ["--config", str(self.config)], name=self.name)
+        self.servers.append(s)
+        return s
+
+    def stop_all(self) -> None:
+        for s in self.servers:
+            s.process.stop()

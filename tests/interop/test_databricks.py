@@ -41,7 +41,7 @@ from tern_interop import (
     python_inputs_to_literal_map,
     render_container_args,
     run_command,
-    start_tern_server,
+    TernServers,
     wait_terminal,
 )
 
@@ -147,16 +147,9 @@ instances = {{ "{INSTANCE}" = "{minilake.url}" }}
 def tern(tern_bin, logs_dir, tmp_path, minilake, monkeypatch):
     monkeypatch.setenv("TERN_TEST_DATABRICKS_TOKEN", TOKEN)
     config = tern_config(tmp_path, minilake)
-    servers = []
-
-    def start():
-        s = start_tern_server(tern_bin, logs_dir, ["--config", str(config)], name="tern-serve-databricks")
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.process.stop()
+    servers = TernServers(tern_bin, logs_dir, config, "tern-serve-databricks")
+    yield servers
+    servers.stop_all()
 
 
 render_args = render_container_args

@@ -43,7 +43,7 @@ from tern_interop import (
     propeller_metadata,
     python_inputs_to_literal_map,
     render_container_args,
-    start_tern_server,
+    TernServers,
     wait_terminal,
 )
 
@@ -145,16 +145,9 @@ root = "{root / 'data'}"
 def tern(tern_bin, logs_dir, tmp_path, standalone):
     (tmp_path / "data").mkdir()
     config = tern_config(tmp_path, standalone)
-    servers = []
-
-    def start():
-        s = start_tern_server(tern_bin, logs_dir, ["--config", str(config)], name="tern-serve-spark")
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.process.stop()
+    servers = TernServers(tern_bin, logs_dir, config, "tern-serve-spark")
+    yield servers
+    servers.stop_all()
 
 
 def serialize_task(task, python: str):

@@ -6,7 +6,6 @@
 #[allow(dead_code)]
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tern_agent_api::prelude::*;
@@ -20,11 +19,7 @@ async fn spark_standalone_conformance_restart_idempotency_and_logs() {
     let Some(peer) = support::start("spark_standalone_conformance_restart_idempotency_and_logs").await else { return };
     let config: SparkConfig = toml::from_str(&support::section(&peer)).unwrap();
     let store = tempfile::tempdir().unwrap();
-    let init = AgentInit::for_tests(store.path());
-    let agent = tern_agent_spark::agent_with(config.clone(), &init).unwrap();
-    let mut registry = AgentRegistry::new();
-    registry.register_async(agent.clone()).unwrap();
-    let client = Arc::new(InProcessClient::new(Arc::new(registry), init.services.clone()));
+    let (agent, init, client) = support::in_process(config.clone(), store.path());
 
     let case = support::conformance_case(&peer).async_agent(agent.clone());
     let started = Instant::now();

@@ -6,7 +6,6 @@
 mod support;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tern_agent_api::prelude::*;
@@ -44,11 +43,7 @@ async fn spark_submit_local_mode() {
     };
     let (ok, fail, slow, sum) = (script("ok.py", support::OK_PY), script("fail.py", support::FAIL_PY), script("slow.py", support::SLOW_PY), script("sum.py", SUM_PY));
     let store = tempfile::tempdir().unwrap();
-    let init = AgentInit::for_tests(store.path());
-    let agent = tern_agent_spark::agent_with(config.clone(), &init).unwrap();
-    let mut registry = AgentRegistry::new();
-    registry.register_async(agent.clone()).unwrap();
-    let client = Arc::new(InProcessClient::new(Arc::new(registry), init.services.clone()));
+    let (agent, init, client) = support::in_process(config.clone(), store.path());
     let jobs = work.clone();
     let case = testkit::Case::new(support::spark_template(&ok, &python, &["a"]), Default::default())
         .failing(support::spark_template(&fail, &python, &[]), Default::default())

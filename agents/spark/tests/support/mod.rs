@@ -300,3 +300,19 @@ pub async fn wait_terminal(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// The agent with `config` on a local store at `store`, registered behind an in-process client (as `tern run`
+/// serves it).
+pub fn in_process(
+    config: tern_agent_spark::SparkConfig,
+    store: &Path,
+) -> (std::sync::Arc<tern_agent_spark::SparkAgent>, tern_agent_api::prelude::AgentInit, std::sync::Arc<tern_agent_api::prelude::InProcessClient>) {
+    use std::sync::Arc;
+    use tern_agent_api::prelude::*;
+    let init = AgentInit::for_tests(store);
+    let agent = tern_agent_spark::agent_with(config, &init).unwrap();
+    let mut registry = AgentRegistry::new();
+    registry.register_async(agent.clone()).unwrap();
+    let client = Arc::new(InProcessClient::new(Arc::new(registry), init.services.clone()));
+    (agent, init, client)
+}
