@@ -89,7 +89,11 @@ class Standalone:
                                                       "--host", "127.0.0.1", "--cores", "2", "--memory", "2g", "--webui-port", wui,
                                                       "--work-dir", self.work_dir, "--properties-file", conf],
                                      logs_dir / f"spark-worker-{port}.log", env=env)
-        poll_until(self._ready, lambda ok: ok, timeout=90, interval=0.25)
+        try:
+            poll_until(self._ready, lambda ok: ok, timeout=90, interval=0.25)
+        except BaseException:
+            self.stop()  # never leave a master or worker behind a failed start
+            raise
 
     def _ready(self) -> bool:
         if not self.master.alive():
