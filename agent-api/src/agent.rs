@@ -37,6 +37,28 @@ pub struct LogPage {
     pub next_token: String,
 }
 
+impl LogPage {
+    /// One page of `all`: from line `token` (empty = 0; the tokens this function gives), at
+    /// most `max` lines (0 = all). For agents that read a job's whole log and page it.
+    pub fn from_lines(all: Vec<admin::LogLine>, token: &str, max: u64) -> Result<Self, AgentError> {
+        let start: usize = if token.trim().is_empty() {
+            0
+        } else {
+            token.trim().parse().map_err(|_| {
+                AgentError::invalid_argument(
+                    crate::error::codes::INVALID_REQUEST,
+                    format!("log token {:?} is not one this agent gave", token.chars().take(40).collect::<String>()),
+                )
+            })?
+        };
+        let total = all.len();
+        let start = start.min(total);
+        let end = if max == 0 { total } else { start.saturating_add(usize::try_from(max).unwrap_or(usize::MAX)).min(total) };
+        let lines = all.into_iter().skip(start).take(end - start).collect();
+        Ok(Self { lines, next_token: if end < total { end.to_string() } else { String::new() } })
+    }
+}
+
 /// An agent that submits work to a backend and is then polled.
 #[async_trait]
 pub trait AsyncAgent: Send + Sync + 'static {

@@ -47,6 +47,7 @@ pub mod secrets;
 pub mod server;
 pub mod states;
 pub mod status;
+pub mod submission_record;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -92,5 +93,6 @@ pub mod prelude {
     pub use crate::secrets::{Secret, SecretRef};
     pub use crate::states::{BackendState, StateTable};
     pub use crate::status::{Phase, TaskStatus};
+    pub use crate::submission_record::SubmissionRecord;
     pub use crate::{admin, core};
 }

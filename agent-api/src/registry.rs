@@ -75,7 +75,13 @@ impl AgentRegistry {
             if let Some(existing) = self.by_category.get(c) {
                 return Err(AgentError::invalid_argument(
                     codes::DUPLICATE_AGENT,
-                    format!("task category {c} is already served by agent {:?}; cannot also register {:?}", existing.name(), handle.name()),
+                    format!(
+                        "task category {c} is already served by agent {:?}; cannot also register {:?} for it: give one of them \
+                         other task types (the `task_types` key of their [agents.*] section), or route the type to another \
+                         gateway ([[routes]])",
+                        existing.name(),
+                        handle.name()
+                    ),
                 ));
             }
         }

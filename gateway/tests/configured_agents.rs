@@ -30,9 +30,10 @@ fn served(text: &str, mode: Mode) -> Vec<String> {
 }
 
 /// Agents behind cargo features of their own, checked apart so these lists do not depend on the features
-/// built: the warehouse agents, batch and ray (they only reach their backend: served by default like echo)
-/// and dask (it runs code on this host: like shell, `tern serve` needs `enabled = true`; see its own test below).
-const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray", "dask"];
+/// built: the warehouse agents, batch and ray (they only reach their backend: served by default like echo),
+/// dask (it runs code on this host: like shell, `tern serve` needs `enabled = true`; see its own test below)
+/// and spark (served only once its section picks a `mode`).
+const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray", "dask", "spark"];
 
 fn core(names: Vec<String>) -> Vec<String> {
     names.into_iter().filter(|n| !BACKEND_AGENTS.contains(&n.as_str())).collect()

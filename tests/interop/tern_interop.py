@@ -336,30 +336,6 @@ def propeller_metadata(template: tasks_pb2.TaskTemplate, execution_name: Optiona
     )
 
 
-def render_container_args(template: tasks_pb2.TaskTemplate, literals: literals_pb2.LiteralMap, workdir: Path) -> Path:
-    """Propeller's part before CreateTask: inputs.pb is written under `workdir`, the container args' template variables
-    ({{.input}}, {{.outputPrefix}}, ...) rendered in place. Returns the output prefix (`workdir/outputs`)."""
-    out = workdir / "outputs"
-    out.mkdir(parents=True, exist_ok=True)
-    (workdir / "inputs.pb").write_bytes(literals.SerializeToString())
-    values = {
-        "{{.input}}": str(workdir / "inputs.pb"),
-        "{{.inputPrefix}}": str(workdir),
-        "{{.outputPrefix}}": str(out),
-        "{{.rawOutputDataPrefix}}": str(workdir / "raw"),
-        "{{.checkpointOutputPrefix}}": str(workdir / "checkpoint"),
-        "{{.prevCheckpointPrefix}}": "",
-    }
-    rendered = []
-    for a in template.container.args:
-        for k, v in values.items():
-            a = a.replace(k, v)
-        rendered.append(a)
-    del template.container.args[:]
-    template.container.args.extend(rendered)
-    return out
-
-
 def output_prefix(meta: admin.TaskExecutionMetadata) -> str:
     ex = meta.task_execution_id.node_execution_id
     return f"s3://tern-interop/metadata/{ex.execution_id.name}/{ex.node_id}/data/{meta.task_execution_id.retry_attempt}"
@@ -462,3 +438,10 @@ def run_command(argv: Iterable[object], timeout: float = 120.0, cwd: Optional[Pa
 
 def explain(result: subprocess.CompletedProcess) -> str:
     return f"$ {' '.join(result.args)}\nexit {result.returncode}\n--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
+
+
+def wait_terminal(stub, task_type: str, meta: bytes, prefix: str, timeout: float = 240):
+    """GetTask until the task is terminal; the last Resource."""
+    return poll_until(lambda: stub.GetTask(get_request(task_type, meta, prefix), timeout=30).resource,
+                      lambda r: phase_name(r.phase) in ("SUCCEEDED", "FAILED", "RETRYABLE_FAILED", "ABORTED"),
+                      timeout=timeout, interval=0.5)

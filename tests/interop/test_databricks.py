@@ -42,6 +42,8 @@ from tern_interop import (
     python_inputs_to_literal_map,
     render_container_args,
     run_command,
+    TernServers,
+    wait_terminal,
 )
 
 PEERS = HERE / "peers"
@@ -151,6 +153,7 @@ def tern(tern_bin, logs_dir, tmp_path, minilake, monkeypatch):
     servers.stop_all()
 
 
+
 def prepared(task, inputs: dict, types: dict, workdir: Path):
     template = serialize_task(task)
     literals = python_inputs_to_literal_map(inputs, types)
@@ -164,10 +167,7 @@ def run_id_of(resource_meta: bytes) -> int:
     return int(m.group(1))
 
 
-def wait_done(stub, task_type: str, meta: bytes, prefix: str, timeout: float = 240):
-    return poll_until(lambda: stub.GetTask(get_request(task_type, meta, prefix), timeout=30).resource,
-                      lambda r: phase_name(r.phase) in ("SUCCEEDED", "FAILED", "RETRYABLE_FAILED", "ABORTED"),
-                      timeout=timeout, interval=0.5)
+wait_done = wait_terminal
 
 
 def read_outputs(out: Path) -> literals_pb2.LiteralMap:

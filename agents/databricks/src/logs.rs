@@ -58,18 +58,7 @@ pub fn output_lines(output: &RunOutput) -> Vec<admin::LogLine> {
 
 /// One page of `all`: from line `token` (empty = 0), at most `max` lines (0 = all).
 pub fn page(all: Vec<admin::LogLine>, token: &str, max: u64) -> Result<LogPage, AgentError> {
-    let start: usize = if token.trim().is_empty() {
-        0
-    } else {
-        token.trim().parse().map_err(|_| {
-            AgentError::invalid_argument(codes::INVALID_REQUEST, format!("log token {:?} is not one this agent gave", token.chars().take(40).collect::<String>()))
-        })?
-    };
-    let total = all.len();
-    let start = start.min(total);
-    let end = if max == 0 { total } else { start.saturating_add(max as usize).min(total) };
-    let lines = all.into_iter().skip(start).take(end - start).collect();
-    Ok(LogPage { lines, next_token: if end < total { end.to_string() } else { String::new() } })
+    LogPage::from_lines(all, token, max)
 }
 
 #[cfg(test)]

@@ -161,21 +161,7 @@ impl SnowflakeAgent {
 
     /// The submission recorded in the attempt's output prefix by an earlier create.
     async fn ledger(&self, ctx: &TaskContext, tag: &str) -> Option<ResourceMeta> {
-        if ctx.output_prefix.is_empty() {
-            return None;
-        }
-        let uri = join_uri(&ctx.output_prefix, LEDGER_FILE);
-        let store = ctx.data_store();
-        match store.exists(&uri).await {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(e) => {
-                tracing::warn!(%uri, error = %e, "cannot read the Snowflake submission record; looking further");
-                return None;
-            }
-        }
-        let bytes = store.read(&uri).await.ok()?;
-        let meta = ResourceMeta::from_bytes(bytes.to_vec());
+        let meta = SubmissionRecord::for_attempt(ctx, LEDGER_FILE)?.read(ctx).await?;
         match meta.decode::<QueryMeta>() {
             Ok(q) if q.tag == tag => Some(meta),
             _ => None,
@@ -183,12 +169,8 @@ impl SnowflakeAgent {
     }
 
     async fn write_ledger(&self, ctx: &TaskContext, meta: &ResourceMeta) {
-        if ctx.output_prefix.is_empty() {
-            return;
-        }
-        let uri = join_uri(&ctx.output_prefix, LEDGER_FILE);
-        if let Err(e) = ctx.data_store().write(&uri, meta.as_bytes().to_vec().into()).await {
-            tracing::warn!(%uri, error = %e, "cannot record the Snowflake submission; a repeated create relies on the query-history lookup");
+        if let Some(record) = SubmissionRecord::for_attempt(ctx, LEDGER_FILE) {
+            record.write(ctx, meta).await;
         }
     }
 

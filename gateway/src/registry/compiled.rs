@@ -29,5 +29,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_ray::RayFactory>());
     #[cfg(feature = "agent-dask")]
     v.push(AgentEntry::of::<tern_agent_dask::DaskFactory>());
+    #[cfg(feature = "agent-spark")]
+    v.push(AgentEntry::of::<tern_agent_spark::SparkFactory>());
     v
 }

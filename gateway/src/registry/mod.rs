@@ -164,6 +164,11 @@ pub fn build(
             AdmissionScope::Job => handle,
         };
         let (categories, is_sync) = describe(&handle);
+        if categories.is_empty() {
+            // An agent that serves nothing until configured (e.g. spark without a `mode`).
+            not_served.push((name, "serves no task types with this configuration (see its section's keys)".into()));
+            continue;
+        }
         registry
             .register(handle)
             .map_err(|e| GatewayError::Registration { name: name.clone(), message: e.to_string() })?;
