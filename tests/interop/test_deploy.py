@@ -72,7 +72,7 @@ def test_every_group_was_checked(tern_bin, tmp_path):
 BREAKAGES = {
     "unknown config key": ("deploy/kubernetes/tern-sql.yaml", "    max_concurrency = 2\n", "    max_concurency = 2\n",
                            "max_concurency"),
-    "agent not in the build": ("deploy/kubernetes/tern-gateway.yaml", "[agents.echo]\n", "[agents.spark]\n", "TERN-G003"),
+    "agent not in the build": ("deploy/kubernetes/tern-gateway.yaml", "[agents.echo]\n", "[agents.teradata]\n", "TERN-G003"),
     "container port": ("deploy/kubernetes/tern-hooks.yaml", "containerPort: 8000", "containerPort: 8001",
                        "no container port 8000"),
     "listen port": ("deploy/kubernetes/tern-hooks.yaml", 'addr = "0.0.0.0:8000"', 'addr = "0.0.0.0:8001"', "8001"),
