@@ -92,3 +92,31 @@ pub fn conformance_case(server: &Server) -> tern_agent_api::testkit::Case {
         .settle(Duration::from_millis(100))
         .poll_timeout(Duration::from_secs(30))
 }
+
+/// Propeller's execution metadata for `node`, attempt `attempt`, of execution `exec`.
+pub fn execution(exec: &str, node: &str, attempt: u32) -> Box<tern_agent_api::admin::TaskExecutionMetadata> {
+    Box::new(tern_agent_api::admin::TaskExecutionMetadata {
+        task_execution_id: Some(core::TaskExecutionIdentifier {
+            task_id: Some(core::Identifier {
+                resource_type: 1,
+                project: "p".into(),
+                domain: "d".into(),
+                name: "wf.deploy".into(),
+                version: "1".into(),
+                org: String::new(),
+            }),
+            node_execution_id: Some(core::NodeExecutionIdentifier {
+                node_id: node.into(),
+                execution_id: Some(core::WorkflowExecutionIdentifier {
+                    project: "p".into(),
+                    domain: "d".into(),
+                    name: exec.into(),
+                    org: String::new(),
+                }),
+            }),
+            retry_attempt: attempt,
+        }),
+        namespace: "p-d".into(),
+        ..Default::default()
+    })
+}
