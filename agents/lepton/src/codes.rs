@@ -21,8 +21,10 @@ pub const REQUEST_REJECTED: &str = "TERN-L004";
 /// The endpoint name is taken by a deployment this task did not create (it carries no
 /// `tern-task-key` label of this task). Nothing is changed. User error, permanent.
 pub const NAME_TAKEN: &str = "TERN-L005";
-/// The deployment being waited for is gone (HTTP 404 on `GET /deployments/{name}`):
-/// deleted by someone else. User error, permanent.
+/// A Lepton call answered 404 where something must exist: creating in a workspace that is
+/// not there (a wrong `workspace_id`), or the log API. (A deployment handle whose
+/// deployment is gone is not an error: ABORTED for a deployment task, SUCCEEDED for a
+/// deletion task.) User error, permanent.
 pub const ENDPOINT_GONE: &str = "TERN-L006";
 /// Lepton could not be reached or answered with a server error: connection refused, DNS,
 /// TLS, timeout, HTTP 5xx, HTTP 429, or a body that is not Lepton's JSON. System error,
