@@ -214,7 +214,8 @@ async fn readiness_times_out_as_a_user_error() {
     let error = status.error.unwrap();
     assert_eq!(error.code, codes::NOT_READY_IN_TIME);
     assert!(!error.is_retryable());
-    assert!(e.server.lepton.deployment(&serde_json::from_slice::<Value>(meta.as_bytes()).unwrap()["name"].as_str().unwrap().to_owned()).is_some(), "left in place");
+    let name = serde_json::from_slice::<Value>(meta.as_bytes()).unwrap()["name"].as_str().unwrap().to_owned();
+    assert!(e.server.lepton.deployment(&name).is_some(), "left in place");
 }
 
 #[tokio::test]

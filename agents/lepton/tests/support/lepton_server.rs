@@ -95,24 +95,20 @@ fn ok(body: Value) -> Response {
     (StatusCode::OK, [("content-type", "application/json")], body.to_string()).into_response()
 }
 
-fn authorized(headers: &HeaderMap) -> Result<(), Response> {
+/// The refusal of a call to another workspace (404) or without the token (401), if any.
+fn refuse(ws: &str, headers: &HeaderMap) -> Option<Response> {
+    if ws != WORKSPACE {
+        return Some(error(StatusCode::NOT_FOUND, "WorkspaceNotFound", format!("workspace {ws} not found")));
+    }
     let want = format!("Bearer {TOKEN}");
     match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        Some(v) if v == want => Ok(()),
-        _ => Err(error(StatusCode::UNAUTHORIZED, "Unauthorized", "invalid or missing workspace token".into())),
-    }
-}
-
-fn workspace(ws: &str) -> Result<(), Response> {
-    if ws == WORKSPACE {
-        Ok(())
-    } else {
-        Err(error(StatusCode::NOT_FOUND, "WorkspaceNotFound", format!("workspace {ws} not found")))
+        Some(v) if v == want => None,
+        _ => Some(error(StatusCode::UNAUTHORIZED, "Unauthorized", "invalid or missing workspace token".into())),
     }
 }
 
 async fn create(State(l): State<Lepton>, Path(ws): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(r) = workspace(&ws).and_then(|_| authorized(&headers)) {
+    if let Some(r) = refuse(&ws, &headers) {
         return r;
     }
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
@@ -142,7 +138,7 @@ async fn create(State(l): State<Lepton>, Path(ws): Path<String>, headers: Header
 }
 
 async fn read(State(l): State<Lepton>, Path((ws, name)): Path<(String, String)>, headers: HeaderMap) -> Response {
-    if let Err(r) = workspace(&ws).and_then(|_| authorized(&headers)) {
+    if let Some(r) = refuse(&ws, &headers) {
         return r;
     }
     let mut s = l.state.lock().unwrap();
@@ -184,7 +180,7 @@ async fn read(State(l): State<Lepton>, Path((ws, name)): Path<(String, String)>,
 }
 
 async fn remove(State(l): State<Lepton>, Path((ws, name)): Path<(String, String)>, headers: HeaderMap) -> Response {
-    if let Err(r) = workspace(&ws).and_then(|_| authorized(&headers)) {
+    if let Some(r) = refuse(&ws, &headers) {
         return r;
     }
     let mut s = l.state.lock().unwrap();
@@ -199,7 +195,7 @@ async fn remove(State(l): State<Lepton>, Path((ws, name)): Path<(String, String)
 }
 
 async fn logs(State(l): State<Lepton>, Path(ws): Path<String>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
-    if let Err(r) = workspace(&ws).and_then(|_| authorized(&headers)) {
+    if let Some(r) = refuse(&ws, &headers) {
         return r;
     }
     let q = q.unwrap_or_default();
