@@ -120,3 +120,38 @@ pub fn execution(exec: &str, node: &str, attempt: u32) -> Box<tern_agent_api::ad
         ..Default::default()
     })
 }
+
+/// The templates flytekitplugins-dgxc-lepton 1.16.31 serializes for the tasks of
+/// `tests/interop/peers/lepton_templates.py` (`deploy_web`, `deploy_llm`, `delete_web`), run with
+/// `$TERN_LEPTON_PYTHON` (scripts/test.sh builds it from tests/interop/requirements-lepton.txt). `None`
+/// means skip (the reason printed); under `CI=true` a missing peer is a failure.
+pub fn plugin_templates(test: &str) -> Option<std::collections::BTreeMap<String, core::TaskTemplate>> {
+    use prost::Message;
+    let ci = std::env::var("CI").is_ok_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    let python = std::env::var_os("TERN_LEPTON_PYTHON").filter(|p| !p.is_empty()).map(std::path::PathBuf::from);
+    let Some(python) = python.filter(|p| p.is_file()) else {
+        let why = "TERN_LEPTON_PYTHON is not a python (scripts/test.sh builds it from tests/interop/requirements-lepton.txt)";
+        assert!(!ci, "{test}: {why} (CI=true: a missing peer is a failure)");
+        eprintln!("SKIPPED {test}: {why}");
+        return None;
+    };
+    let rel = "tests/interop/peers/lepton_templates.py";
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let script = here.ancestors().map(|d| d.join(rel)).find(|p| p.is_file()).unwrap_or_else(|| panic!("{rel} not found"));
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(out.path())
+        .env("PYTHONPATH", script.parent().unwrap())
+        .env_remove("LEPTON_WORKSPACE_ID")
+        .env_remove("LEPTON_TOKEN")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    assert!(run.status.success(), "{rel}: {}\n{}", run.status, String::from_utf8_lossy(&run.stderr));
+    let mut templates = std::collections::BTreeMap::new();
+    for name in ["deploy_web", "deploy_llm", "delete_web"] {
+        let bytes = std::fs::read(out.path().join(format!("{name}.pb"))).unwrap();
+        templates.insert(name.to_owned(), core::TaskTemplate::decode(bytes.as_slice()).unwrap());
+    }
+    Some(templates)
+}
