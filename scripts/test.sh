@@ -156,8 +156,15 @@ setup_dask() {
         echo "    TERN_DASK_PYTHON=$TERN_DASK_PYTHON"
 }
 
+# flytekit with flytekitplugins-dgxc-lepton (and the leptonai<0.47 it imports), to serialize the plugin's templates.
+setup_lepton() {
+    TERN_LEPTON_PYTHON="$(setup_side_venv lepton)" && export TERN_LEPTON_PYTHON &&
+        echo "    TERN_LEPTON_PYTHON=$TERN_LEPTON_PYTHON"
+}
+
 setup_all_venvs() {
-    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake && setup_ray && setup_dask
+    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake && setup_ray && setup_dask &&
+        setup_lepton
 }
 
 peers_failed() {
