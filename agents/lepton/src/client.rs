@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
+use tern_agent_api::http::{failure_kind, retry_after};
 use tern_agent_api::prelude::*;
 
 use crate::codes;
@@ -197,23 +198,8 @@ pub fn log_lines(answer: &Value) -> Vec<String> {
     lines.into_iter().map(|(_, l)| l).collect()
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 fn transport(what: &str, e: &reqwest::Error) -> AgentError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
-    codes::unavailable(format!("Lepton {what}: {kind}: {e}"), None)
+    codes::unavailable(format!("Lepton {what}: {}: {e}", failure_kind(e)), None)
 }
 
 /// A Lepton error answer (`{"code","message"}`), classified.
@@ -236,15 +222,7 @@ pub fn http_error(what: &str, status: reqwest::StatusCode, body: &str, retry_aft
 }
 
 fn cut(text: &str) -> String {
-    let t = text.trim();
-    if t.len() <= MAX_BODY_IN_MESSAGE {
-        return t.to_owned();
-    }
-    let mut end = MAX_BODY_IN_MESSAGE;
-    while !t.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &t[..end])
+    tern_agent_api::http::cut(text, MAX_BODY_IN_MESSAGE)
 }
 
 #[cfg(test)]
