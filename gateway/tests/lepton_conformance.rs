@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 #[path = "../../agents/lepton/tests/support/mod.rs"]
 mod support;
+#[path = "support/mod.rs"]
+mod gateway_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,32 +60,21 @@ async fn lepton_over_grpc() {
 async fn a_repeated_create_after_a_gateway_restart_does_not_start_a_second_job() {
     let peer = support::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let request = || admin::CreateTaskRequest {
+    let request = admin::CreateTaskRequest {
         inputs: Some(Default::default()),
         template: Some(Box::new(support::deployment_template(serde_json::json!({"image": "tern/never-ready"})))),
         output_prefix: "runs/restart/n0/0".into(),
         task_execution_metadata: Some(support::execution("restart", "n0", 0)),
     };
-    let mut names = Vec::new();
-    for _ in 0..2 {
-        // A fresh gateway each time: a restarted `tern serve` (no cache, no memory of the first create).
-        let gateway = tern_gateway::Gateway::build(&gateway_config(&peer, dir.path()), Mode::Serve, Default::default()).unwrap();
-        let server = tern_gateway::serve_gateway(&gateway, "127.0.0.1:0").await.unwrap();
-        let client = GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap();
-        let meta = client.create_task(request()).await.unwrap();
-        let resource = client
-            .get_task(admin::GetTaskRequest {
-                resource_meta: meta.clone(),
-                task_category: Some(admin::TaskCategory { name: "lepton_endpoint_deployment_task".into(), version: 0 }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(resource.phase, core::task_execution::Phase::Initializing as i32, "{resource:?}");
-        let info = resource.custom_info.as_ref().map(tern_type_transformers::render::struct_to_json).unwrap_or_default();
-        names.push(info["endpoint_name"].as_str().unwrap_or_default().to_owned());
-        server.shutdown().await.unwrap();
-    }
+    let answers = gateway_support::create_and_get_across_restarts(&gateway_config(&peer, dir.path()), &request, 2).await;
+    let names: Vec<String> = answers
+        .iter()
+        .map(|(_, resource)| {
+            assert_eq!(resource.phase, core::task_execution::Phase::Initializing as i32, "{resource:?}");
+            let info = resource.custom_info.as_ref().map(tern_type_transformers::render::struct_to_json).unwrap_or_default();
+            info["endpoint_name"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
     assert!(names[0].starts_with("tern-"), "{names:?}");
     assert_eq!(names[0], names[1], "the create after the restart attached to the first deployment");
     assert_eq!(peer.lepton.created(), 1, "one deployment at Lepton");
