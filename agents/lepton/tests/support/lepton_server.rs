@@ -15,6 +15,10 @@
 //! - `GET /logs?deployment=…` — `{"status":"success","data":{"result":[{"stream":…,"values":[[ns, line]]}]}}`.
 //!
 //! Every call needs `Authorization: Bearer <token>` (401 `Unauthorized` otherwise).
+//!
+//! For tests in another process (the example binary `lepton_test_server`, which tests/interop/test_lepton.py
+//! starts), two test-only hooks: `GET /_tern_test/count` → `{"created": n}` and `POST /_tern_test/drive` with
+//! `{"state": "Ready" | null}`.
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -214,6 +218,16 @@ async fn logs(State(l): State<Lepton>, Path(ws): Path<String>, headers: HeaderMa
     ]}}))
 }
 
+async fn count(State(l): State<Lepton>) -> Response {
+    ok(json!({"created": l.created()}))
+}
+
+async fn drive(State(l): State<Lepton>, body: Bytes) -> Response {
+    let state = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v.get("state").and_then(Value::as_str).map(str::to_owned));
+    l.drive(state.as_deref());
+    ok(json!({"state": state}))
+}
+
 /// Starts the server on a free loopback port.
 pub async fn start() -> Server {
     let lepton = Lepton { state: Arc::new(Mutex::new(Inner { ready_after: 2, ..Default::default() })) };
@@ -221,6 +235,8 @@ pub async fn start() -> Server {
         .route("/api/v2/workspaces/{ws}/deployments", axum::routing::post(create))
         .route("/api/v2/workspaces/{ws}/deployments/{name}", get(read).delete(remove))
         .route("/api/v2/workspaces/{ws}/logs", get(logs))
+        .route("/_tern_test/count", get(count))
+        .route("/_tern_test/drive", axum::routing::post(drive))
         .with_state(lepton.clone());
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
