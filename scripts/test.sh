@@ -222,6 +222,17 @@ else
     BREAKDOWN+=("build: FAILED")
 fi
 
+say "cargo build -p tern-agent-lepton --example lepton_test_server   (the Lepton REST server of test_lepton.py)"
+unset TERN_LEPTON_SERVER
+if cargo build -p tern-agent-lepton --example lepton_test_server && [[ -x "$TARGET_DIR/debug/examples/lepton_test_server" ]]; then
+    export TERN_LEPTON_SERVER="$TARGET_DIR/debug/examples/lepton_test_server"
+    echo "    TERN_LEPTON_SERVER=$TERN_LEPTON_SERVER"
+else
+    warn "building the Lepton test server failed"
+    FAILED=$((FAILED + 1))
+    BREAKDOWN+=("build: lepton_test_server FAILED")
+fi
+
 say "cargo build --manifest-path examples/plugin-agent/Cargo.toml   (the example plugin the plugin tests load)"
 unset TERN_PLUGIN_EXAMPLE
 PLUGIN_LIB="$TARGET_DIR/debug/libtern_plugin_example.so"
