@@ -156,8 +156,15 @@ setup_dask() {
         echo "    TERN_DASK_PYTHON=$TERN_DASK_PYTHON"
 }
 
+# flytekit with flytekitplugins-dgxc-lepton (and the leptonai<0.47 it imports), to serialize the plugin's templates.
+setup_lepton() {
+    TERN_LEPTON_PYTHON="$(setup_side_venv lepton)" && export TERN_LEPTON_PYTHON &&
+        echo "    TERN_LEPTON_PYTHON=$TERN_LEPTON_PYTHON"
+}
+
 setup_all_venvs() {
-    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake && setup_ray && setup_dask
+    setup_venv && setup_fakesnow && setup_crucible && setup_bigquery_plugin && setup_minilake && setup_ray && setup_dask &&
+        setup_lepton
 }
 
 peers_failed() {
@@ -213,6 +220,17 @@ else
     warn "cargo build --bin tern failed"
     FAILED=$((FAILED + 1))
     BREAKDOWN+=("build: FAILED")
+fi
+
+say "cargo build -p tern-agent-lepton --example lepton_test_server   (the Lepton REST server of test_lepton.py)"
+unset TERN_LEPTON_SERVER
+if cargo build -p tern-agent-lepton --example lepton_test_server && [[ -x "$TARGET_DIR/debug/examples/lepton_test_server" ]]; then
+    export TERN_LEPTON_SERVER="$TARGET_DIR/debug/examples/lepton_test_server"
+    echo "    TERN_LEPTON_SERVER=$TERN_LEPTON_SERVER"
+else
+    warn "building the Lepton test server failed"
+    FAILED=$((FAILED + 1))
+    BREAKDOWN+=("build: lepton_test_server FAILED")
 fi
 
 say "cargo build --manifest-path examples/plugin-agent/Cargo.toml   (the example plugin the plugin tests load)"

@@ -35,6 +35,7 @@ pub mod dispatch;
 pub mod error;
 pub mod factory;
 pub mod grpc_client;
+pub mod http;
 pub mod idempotency;
 pub mod local_jobs;
 pub mod local_process;

@@ -7,6 +7,8 @@
 #[allow(dead_code)]
 #[path = "../../agents/batch/tests/support/mod.rs"]
 mod support;
+#[path = "support/mod.rs"]
+mod gateway_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -71,26 +73,15 @@ async fn a_repeated_create_after_a_gateway_restart_does_not_start_a_second_job()
         }
         .into()),
     };
-    let mut job_ids = Vec::new();
-    for _ in 0..2 {
-        // A fresh gateway each time: a restarted `tern serve` (no cache, no memory of the first create).
-        let gateway = tern_gateway::Gateway::build(&gateway_config(&peer, store.path()), Mode::Serve, Default::default()).unwrap();
-        let server = tern_gateway::serve_gateway(&gateway, "127.0.0.1:0").await.unwrap();
-        let client = GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap();
-        let meta = client.create_task(request()).await.unwrap();
-        let resource = client
-            .get_task(admin::GetTaskRequest {
-                resource_meta: meta.clone(),
-                task_category: Some(admin::TaskCategory { name: "aws-batch".into(), version: 0 }),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(resource.phase, core::task_execution::Phase::Running as i32, "{resource:?}");
-        let info = resource.custom_info.as_ref().map(tern_type_transformers::render::struct_to_json).unwrap_or_default();
-        job_ids.push(info["job_id"].as_str().unwrap_or_default().to_owned());
-        server.shutdown().await.unwrap();
-    }
+    let answers = gateway_support::create_and_get_across_restarts(&gateway_config(&peer, store.path()), &request(), 2).await;
+    let job_ids: Vec<String> = answers
+        .iter()
+        .map(|(_, resource)| {
+            assert_eq!(resource.phase, core::task_execution::Phase::Running as i32, "{resource:?}");
+            let info = resource.custom_info.as_ref().map(tern_type_transformers::render::struct_to_json).unwrap_or_default();
+            info["job_id"].as_str().unwrap_or_default().to_owned()
+        })
+        .collect();
     assert!(!job_ids[0].is_empty());
     assert_eq!(job_ids[0], job_ids[1], "the create after the restart attached to the first job");
     assert_eq!(remote.count_jobs().await, 1, "one job at moto");

@@ -32,8 +32,8 @@ fn served(text: &str, mode: Mode) -> Vec<String> {
 /// Agents behind cargo features of their own, checked apart so these lists do not depend on the features
 /// built: the warehouse agents, batch and ray (they only reach their backend: served by default like echo),
 /// dask (it runs code on this host: like shell, `tern serve` needs `enabled = true`; see its own test below)
-/// and spark (served only once its section picks a `mode`).
-const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray", "dask", "spark"];
+/// spark (served only once its section picks a `mode`) and lepton (it only reaches Lepton's API: served by default).
+const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray", "dask", "spark", "lepton"];
 
 fn core(names: Vec<String>) -> Vec<String> {
     names.into_iter().filter(|n| !BACKEND_AGENTS.contains(&n.as_str())).collect()

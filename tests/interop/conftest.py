@@ -74,6 +74,7 @@ ALL_LOCAL_AGENTS_CONFIG = """
 [agents.databricks]
 [agents.batch]
 [agents.ray]
+[agents.lepton]
 [agents.shell]
 enabled = true
 [agents.dask]

@@ -55,7 +55,7 @@ IN_PROCESS_AGENTS = {"duckdb", "shell"}
 # `tern serve` exposes these without an explicit opt-in (docs/gateway.md); the image's default build arg must not
 # compile in more.
 SAFE_FEATURES = {"agent-duckdb", "agent-webhook", "agent-echo", "agent-sleep", "agent-snowflake", "agent-bigquery",
-                 "agent-databricks", "agent-batch", "agent-ray", "agent-spark"}
+                 "agent-databricks", "agent-batch", "agent-ray", "agent-spark", "agent-lepton"}
 MIN_SECRET_LEN = 16  # Tern refuses shorter tokens and handle keys
 
 

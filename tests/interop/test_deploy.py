@@ -121,7 +121,7 @@ BREAKAGES = {
                               "ENTRYPOINT"),
     "dockerfile unsafe default agents": ("deploy/Dockerfile", "ARG TERN_FEATURES=agent-duckdb,",
                                          "ARG TERN_FEATURES=agent-shell,agent-duckdb,", "agent-shell"),
-    "dockerfile default agents not in the readme": ("deploy/Dockerfile", ",agent-spark\n", "\n",
+    "dockerfile default agents not in the readme": ("deploy/Dockerfile", ",agent-lepton\n", "\n",
                                                     "deploy/README.md: does not state"),
     "tern.toml example key": ("deploy/tern.toml", '#default_location = "US"', '#default_locaton = "US"',
                               "default_locaton"),

@@ -19,7 +19,7 @@ def list_agent_names(server) -> set:
 def test_default_serve_does_not_expose_agents_that_run_code(tern_bin, logs_dir):
     server = start_tern_server(tern_bin, logs_dir, name="tern-serve-defaults")
     try:
-        assert list_agent_names(server) == {"echo", "sleep", "webhook", "duckdb", "snowflake", "bigquery", "databricks", "batch", "ray"}
+        assert list_agent_names(server) == {"echo", "sleep", "webhook", "duckdb", "snowflake", "bigquery", "databricks", "batch", "ray", "lepton"}
         log = server.process.log_text()
         assert "not serving shell" in log and "not serving dask" in log and "enabled = true" in log, log
     finally:

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tern_agent_api::http::{failure_kind, retry_after};
 use tern_agent_api::prelude::*;
 
 use crate::codes;
@@ -286,24 +287,9 @@ impl JobsClient {
     }
 }
 
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
-}
-
 fn transport(what: &str, e: &reqwest::Error) -> AgentError {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "cannot connect"
-    } else {
-        "request failed"
-    };
     // reqwest's message names the URL (no secret in it) and the cause.
-    codes::unavailable(format!("{what}: {kind}: {e}"), None)
+    codes::unavailable(format!("{what}: {}: {e}", failure_kind(e)), None)
 }
 
 /// A Databricks error answer, classified.
@@ -332,15 +318,7 @@ fn http_error(what: &str, status: reqwest::StatusCode, body: &str, retry_after: 
 }
 
 fn cut(text: &str) -> String {
-    let t = text.trim();
-    if t.len() <= MAX_BODY_IN_MESSAGE {
-        return t.to_owned();
-    }
-    let mut end = MAX_BODY_IN_MESSAGE;
-    while !t.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}… ({} bytes)", &t[..end], t.len())
+    tern_agent_api::http::cut(text, MAX_BODY_IN_MESSAGE)
 }
 
 #[cfg(test)]

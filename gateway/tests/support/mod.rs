@@ -137,3 +137,29 @@ pub fn webhook_header(custom: serde_json::Value) -> admin::CreateRequestHeader {
         ..Default::default()
     }
 }
+
+/// `request` sent to a freshly built and served gateway `times` times — each a restarted `tern serve`, with no
+/// cache and no memory of the previous create — then asked with GetTask: each start's (resource_meta, Resource).
+pub async fn create_and_get_across_restarts(
+    config: &GatewayConfig,
+    request: &admin::CreateTaskRequest,
+    times: usize,
+) -> Vec<(Vec<u8>, admin::Resource)> {
+    use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
+    let template = request.template.as_ref().expect("a template");
+    let category = admin::TaskCategory { name: template.r#type.clone(), version: template.task_type_version };
+    let mut answers = Vec::new();
+    for _ in 0..times {
+        let gateway = Gateway::build(config, Mode::Serve, Default::default()).unwrap();
+        let server = tern_gateway::serve_gateway(&gateway, "127.0.0.1:0").await.unwrap();
+        let client = GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap();
+        let meta = client.create_task(request.clone()).await.unwrap();
+        let resource = client
+            .get_task(admin::GetTaskRequest { resource_meta: meta.clone(), task_category: Some(category.clone()), ..Default::default() })
+            .await
+            .unwrap();
+        server.shutdown().await.unwrap();
+        answers.push((meta, resource));
+    }
+    answers
+}
