@@ -4,18 +4,16 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tern_agent_api::datastore::DataStoreError;
-use tern_agent_api::error::ErrorClass;
+use tern_agent_api::command_result;
 use tern_agent_api::local_process::{last, log_line, tail_lines, tail_message, Stream};
 use tern_agent_api::prelude::*;
 
-use crate::codes::{self, bad_template, user_failure};
+use crate::codes::{self, bad_template};
 use tern_agent_api::error::codes::BAD_RESOURCE_META;
 use crate::config::DaskSettings;
-use crate::jobs::{self, job_id, jobs_root, Claim, JobDir, Launch, Record};
+use crate::jobs::{self, job_id, jobs_root, Claim, DaskJobDir, JobDir, Launch, Record};
 use crate::states::{self, JOB_STATES};
 use crate::template::DaskTask;
 
@@ -28,24 +26,6 @@ pub const FAIL_ON_ERROR: &str = "FLYTE_FAIL_ON_ERROR";
 const TAIL_LINES: usize = 20;
 /// How much of each log file `GetTaskLogs` reads at most (its end).
 const LOG_BYTES: u64 = 4 << 20;
-
-/// `flyteidl.core.ErrorDocument` (core/errors.proto), the file flytekit writes when a task raises.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ErrorDocument {
-    #[prost(message, optional, tag = "1")]
-    error: Option<ContainerError>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ContainerError {
-    #[prost(string, tag = "1")]
-    code: String,
-    #[prost(string, tag = "2")]
-    message: String,
-    /// NON_RECOVERABLE = 0, RECOVERABLE = 1.
-    #[prost(int32, tag = "3")]
-    kind: i32,
-}
 
 /// The handle: the job's id (a hash of the idempotency key; its directory's name).
 #[derive(Debug, Serialize, Deserialize)]
@@ -140,7 +120,7 @@ impl DaskAgent {
         // check below cannot catch it between fork and exec).
         let alive = match dir.read("pid").and_then(|p| p.parse::<u32>().ok()) {
             Some(pid) => crate::procs::is_job_process(pid, &dir.marker()),
-            None if dir.age() < jobs::SPAWN_GRACE => return (states::STARTING.into(), String::new()),
+            None if dir.created_ago() < jobs::SPAWN_GRACE => return (states::STARTING.into(), String::new()),
             None => false,
         };
         if alive {
@@ -161,40 +141,14 @@ impl DaskAgent {
     async fn outputs(&self, ctx: &TaskContext, record: Option<&Record>) -> Result<TaskStatus, AgentError> {
         let prefix = record.map(|r| r.output_prefix.as_str()).filter(|p| !p.is_empty()).unwrap_or(&ctx.output_prefix);
         let declared = record.map(|r| r.outputs.as_slice()).unwrap_or_default();
-        let uri = join_uri(prefix, "outputs.pb");
-        match ctx.data_store().read(&uri).await {
-            Ok(bytes) => match core::LiteralMap::decode(bytes) {
-                Ok(outputs) => Ok(TaskStatus::succeeded(Some(outputs))),
-                Err(e) => Ok(TaskStatus::failed(user_failure(
-                    codes::NO_OUTPUTS,
-                    format!("the command exited 0, but {uri} is not a LiteralMap: {e}"),
-                ))),
-            },
-            Err(DataStoreError::NotFound { .. }) if declared.is_empty() => Ok(TaskStatus::succeeded(None)),
-            Err(DataStoreError::NotFound { .. }) => Ok(TaskStatus::failed(user_failure(
-                codes::NO_OUTPUTS,
-                format!("the command exited 0 but wrote no {uri}; the task declares the outputs {}", declared.join(", ")),
-            ))),
-            Err(e) => Err(e.into()),
-        }
+        command_result::command_outputs(ctx, prefix, declared, codes::NO_OUTPUTS).await
     }
 
     /// The error flytekit's `pyflyte-execute` wrote to `<output_prefix>/error.pb` when the task raised.
     async fn flytekit_error(&self, ctx: &TaskContext, record: Option<&Record>) -> Option<AgentError> {
         let prefix = record.map(|r| r.output_prefix.as_str()).filter(|p| !p.is_empty()).unwrap_or(&ctx.output_prefix);
-        let bytes = ctx.data_store().read(&join_uri(prefix, "error.pb")).await.ok()?;
-        let error = ErrorDocument::decode(bytes).ok()?.error?;
-        if error.message.trim().is_empty() {
-            return None;
-        }
         let program = record.map(|r| r.program.as_str()).unwrap_or("the command");
-        let message = format!("{program} failed: {}: {}", error.code, error.message.trim());
-        // ContainerError.Kind RECOVERABLE (1): flytekit says a retry may succeed.
-        Some(if error.kind == 1 {
-            AgentError::new(codes::TASK_FAILED, message, ErrorOrigin::User, Retry::Retryable, ErrorClass::FailedPrecondition)
-        } else {
-            user_failure(codes::TASK_FAILED, message)
-        })
+        command_result::flytekit_error(ctx, prefix, program, codes::TASK_FAILED).await
     }
 
     /// The configured cluster's dashboard (`dashboard_url`), or a running local cluster's.
@@ -278,7 +232,7 @@ impl AsyncAgent for DaskAgent {
         let parsed = DaskTask::parse(&task.template, self.settings.max_workers)?;
         let launch = self.launch(ctx, &parsed)?;
         self.clean_up();
-        let dir = match JobDir::claim(&self.root, &id)? {
+        let dir = match JobDir::claim(&self.root, &id).map_err(codes::state_dir)? {
             Claim::Existing(_) => return Ok(meta),
             Claim::New(dir) => dir,
         };
@@ -300,7 +254,7 @@ impl AsyncAgent for DaskAgent {
             }
             Err(e) => {
                 tracing::warn!(job = %id, error = %e, "dask: cannot start the job's supervisor");
-                dir.write("exit", format!("spawn cannot start /bin/sh: {e}\n").as_bytes())?;
+                dir.write("exit", format!("spawn cannot start /bin/sh: {e}\n").as_bytes()).map_err(codes::state_dir)?;
             }
         }
         Ok(meta)
@@ -327,9 +281,9 @@ impl AsyncAgent for DaskAgent {
     async fn delete(&self, _ctx: &TaskContext, meta: &ResourceMeta) -> Result<(), AgentError> {
         let Some(dir) = self.job(meta)? else { return Ok(()) };
         if dir.read("exit").is_none() && !dir.file("killed").exists() {
-            dir.write("killed", format!("{}\n", jobs::now_unix()).as_bytes())?;
+            dir.write("killed", format!("{}\n", jobs::now_unix()).as_bytes()).map_err(codes::state_dir)?;
         }
-        dir.kill();
+        dir.kill_job();
         Ok(())
     }
 
