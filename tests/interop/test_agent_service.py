@@ -42,6 +42,7 @@ DEFAULT_AGENTS = {
     "batch": ("aws-batch", False),
     "ray": ("ray", False),
     "dask": ("dask", False),
+    "gpu": ("gpu", False),
 }
 
 

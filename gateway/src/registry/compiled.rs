@@ -31,5 +31,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_dask::DaskFactory>());
     #[cfg(feature = "agent-spark")]
     v.push(AgentEntry::of::<tern_agent_spark::SparkFactory>());
+    #[cfg(feature = "agent-gpu")]
+    v.push(AgentEntry::of::<tern_agent_gpu::GpuFactory>());
     v
 }
