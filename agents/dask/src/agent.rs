@@ -183,15 +183,7 @@ fn exit_state(dir: &JobDir, exit: &str) -> (String, String) {
     let (kind, rest) = exit.split_once(' ').unwrap_or((exit, ""));
     match (kind, rest.trim().parse::<i64>()) {
         ("exit", Ok(0)) => (states::EXITED_0.into(), String::new()),
-        ("exit", Ok(code)) => {
-            let signal = if code > 128 { format!(" (killed by signal {}?)", code - 128) } else { String::new() };
-            let mut tail = tail_message(&dir.file("stderr.txt"), "stderr", TAIL_LINES);
-            if tail.is_empty() {
-                // flytekit logs a task's error to stdout.
-                tail = tail_message(&dir.file("stdout.txt"), "stdout", TAIL_LINES);
-            }
-            (states::EXITED_N.into(), format!("{program} exited with code {code}{signal}{tail}"))
-        }
+        ("exit", Ok(code)) => (states::EXITED_N.into(), command_result::exit_detail(&dir.path, &program, code, TAIL_LINES)),
         ("cluster", _) => {
             let mut detail = rest.trim().to_owned();
             for (file, what) in [("scheduler.log", "the scheduler's log"), ("worker.log", "the workers' log")] {

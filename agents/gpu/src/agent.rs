@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tern_agent_api::command_result;
 use tern_agent_api::error::codes::BAD_RESOURCE_META;
-use tern_agent_api::local_process::{last, log_line, tail_lines, tail_message, Stream};
+use tern_agent_api::local_process::{last, log_line, tail_lines, Stream};
 use tern_agent_api::prelude::*;
 
 use crate::codes::{self, bad_template, unsatisfiable};
@@ -274,14 +274,7 @@ fn exit_state(dir: &JobDir, exit: &str) -> (String, String) {
     let (kind, rest) = exit.split_once(' ').unwrap_or((exit, ""));
     match (kind, rest.trim().parse::<i64>()) {
         ("exit", Ok(0)) => (states::EXITED_0.into(), String::new()),
-        ("exit", Ok(code)) => {
-            let signal = if code > 128 { format!(" (killed by signal {}?)", code - 128) } else { String::new() };
-            let mut tail = tail_message(&dir.file("stderr.txt"), "stderr", TAIL_LINES);
-            if tail.is_empty() {
-                tail = tail_message(&dir.file("stdout.txt"), "stdout", TAIL_LINES);
-            }
-            (states::EXITED_N.into(), format!("{program} exited with code {code}{signal}{tail}"))
-        }
+        ("exit", Ok(code)) => (states::EXITED_N.into(), command_result::exit_detail(&dir.path, &program, code, TAIL_LINES)),
         ("spawn", _) => (states::SPAWN_FAILED_STATE.into(), rest.trim().to_owned()),
         ("unsatisfiable", _) => (states::UNSATISFIABLE.into(), rest.trim().to_owned()),
         _ => (format!("exit record {exit:?}"), String::new()),

@@ -10,7 +10,7 @@
 //! all is refused (it belongs to another agent). The command is `container.command` then
 //! `container.args`, already rendered by the engine: a `{{.…}}` left in it is refused.
 use serde::{Deserialize, Serialize};
-use tern_agent_api::command_result::unrendered_variable;
+use tern_agent_api::command_result::ContainerCommand;
 use tern_agent_api::core;
 use tern_agent_api::prelude::AgentError;
 
@@ -55,33 +55,9 @@ pub struct GpuTask {
 
 impl GpuTask {
     pub fn parse(template: &core::TaskTemplate) -> Result<Self, AgentError> {
-        let container = match template.target.as_ref() {
-            Some(core::task_template::Target::Container(c)) => c,
-            _ => return Err(bad_template("a gpu task needs template.container with the command to run (flytekit writes pyflyte-execute … there)")),
-        };
-        let words: Vec<String> = container.command.iter().chain(container.args.iter()).cloned().collect();
-        for (i, w) in words.iter().enumerate() {
-            if let Some(var) = unrendered_variable(w) {
-                return Err(bad_template(format!(
-                    "container command/args word {i} still holds the template variable {var}: the engine renders them before CreateTask"
-                )));
-            }
-        }
-        let mut words = words.into_iter();
-        let program = words
-            .next()
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| bad_template("container.command (then container.args) must name the program to run"))?;
-        let env = container.env.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect();
+        let (command, container) = ContainerCommand::parse(template, "gpu", |m: String| bad_template(m))?;
         let demand = demand(template, container)?;
-        let mut outputs: Vec<String> = template
-            .interface
-            .as_ref()
-            .and_then(|i| i.outputs.as_ref())
-            .map(|o| o.variables.keys().cloned().collect())
-            .unwrap_or_default();
-        outputs.sort();
-        Ok(Self { program, args: words.collect(), env, demand, outputs })
+        Ok(Self { program: command.program, args: command.args, env: command.env, demand, outputs: command.outputs })
     }
 }
 
