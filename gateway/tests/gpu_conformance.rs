@@ -7,7 +7,9 @@
 #[path = "../../agents/gpu/tests/support/mod.rs"]
 mod support;
 
-use std::collections::BTreeMap;
+#[path = "support/mod.rs"]
+mod gateway_support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
 use tern_agent_api::prelude::*;
 use tern_agent_api::testkit;
-use tern_gateway::{GatewayConfig, Mode};
+use tern_gateway::Mode;
 
 struct Served {
     gateway: tern_gateway::Gateway,
@@ -23,9 +25,9 @@ struct Served {
     client: Arc<GrpcAgentClient>,
 }
 
+/// `tern serve` with `toml` and its data store under `store` (kept across restarts), an empty environment.
 async fn serve(toml: &str, store: &Path) -> Served {
-    let mut config = GatewayConfig::parse_with_env(toml, Some(Path::new("tern.toml")), Arc::new(BTreeMap::new())).unwrap();
-    config.data_store.root = store.to_owned();
+    let config = gateway_support::config(toml, store, &[]);
     let gateway = tern_gateway::Gateway::build(&config, Mode::Serve, Default::default()).unwrap();
     let server = tern_gateway::serve_gateway(&gateway, "127.0.0.1:0").await.unwrap();
     let client = Arc::new(GrpcAgentClient::connect_lazy(&server.local_addr.to_string(), ClientTimeouts::default()).unwrap());
@@ -55,27 +57,11 @@ async fn gpu_over_grpc() {
 }
 
 fn create_request(template: core::TaskTemplate) -> admin::CreateTaskRequest {
-    let execution = admin::TaskExecutionMetadata {
-        task_execution_id: Some(core::TaskExecutionIdentifier {
-            task_id: Some(core::Identifier { project: "p".into(), domain: "d".into(), name: "t".into(), ..Default::default() }),
-            node_execution_id: Some(core::NodeExecutionIdentifier {
-                node_id: "n0".into(),
-                execution_id: Some(core::WorkflowExecutionIdentifier {
-                    project: "p".into(),
-                    domain: "d".into(),
-                    name: "restart-exec".into(),
-                    org: String::new(),
-                }),
-            }),
-            retry_attempt: 0,
-        }),
-        ..Default::default()
-    };
     admin::CreateTaskRequest {
         template: Some(template.into()),
         inputs: Some(core::LiteralMap::default()),
         output_prefix: "runs/restart".into(),
-        task_execution_metadata: Some(execution.into()),
+        task_execution_metadata: Some(gateway_support::execution("p", "d", "n0", 0).into()),
     }
 }
 
