@@ -22,6 +22,20 @@ pub fn job_id(key: &str) -> String {
     hex::encode(digest)[..ID_LEN].to_owned()
 }
 
+/// The job id of a create: from its attempt's idempotency key, else a fresh one (a create without a key
+/// cannot be recognised when repeated).
+pub fn job_id_for(key: Option<&crate::idempotency::IdempotencyKey>) -> String {
+    static FRESH: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match key {
+        Some(k) => job_id(k.as_str()),
+        None => {
+            let n = FRESH.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+            job_id(&format!("no-key/{}/{nanos}/{n}", std::process::id()))
+        }
+    }
+}
+
 /// Whether `id` can be a job id (so it is safe as a directory name).
 pub fn valid_id(id: &str) -> bool {
     id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())

@@ -13,7 +13,7 @@ use tern_agent_api::prelude::*;
 use crate::codes::{self, bad_template};
 use tern_agent_api::error::codes::BAD_RESOURCE_META;
 use crate::config::DaskSettings;
-use crate::jobs::{self, job_id, jobs_root, Claim, DaskJobDir, JobDir, Launch, Record};
+use crate::jobs::{self, job_id_for, jobs_root, Claim, DaskJobDir, JobDir, Launch, Record};
 use crate::states::{self, JOB_STATES};
 use crate::template::DaskTask;
 
@@ -210,11 +210,7 @@ impl AsyncAgent for DaskAgent {
         if ctx.output_prefix.is_empty() {
             return Err(bad_template("a dask task needs an output_prefix (flytekit's pyflyte-execute writes its outputs there)"));
         }
-        let key = match &ctx.idempotency_key {
-            Some(k) => k.as_str().to_owned(),
-            None => uuid::Uuid::new_v4().simple().to_string(),
-        };
-        let id = job_id(&key);
+        let id = job_id_for(ctx.idempotency_key.as_ref());
         let meta = ResourceMeta::encode(&DaskHandle { job: id.clone() })?;
         // A job with this key exists (a repeated create, also after a restart): attach, whatever the config now says.
         if JobDir::open(&self.root, &id).is_some() {

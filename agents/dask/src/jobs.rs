@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tern_agent_api::prelude::AgentError;
 
-pub use tern_agent_api::job_dir::{job_id, jobs_root, now_unix, remove_finished, valid_id, Claim, JobDir};
+pub use tern_agent_api::job_dir::{job_id, job_id_for, jobs_root, now_unix, remove_finished, valid_id, Claim, JobDir};
 
 use crate::codes::state_dir;
 use crate::procs;

@@ -21,7 +21,7 @@ use tern_agent_api::prelude::*;
 use crate::codes::{self, bad_template, unsatisfiable};
 use crate::config::GpuSettings;
 use crate::inventory::GpuDevice;
-use crate::jobs::{self, job_id, jobs_root, Assignment, Claim, GpuJobDir, JobDir, Record};
+use crate::jobs::{self, job_id_for, jobs_root, Assignment, Claim, GpuJobDir, JobDir, Record};
 use crate::states::{self, JOB_STATES};
 use crate::template::{GpuDemand, GpuTask};
 
@@ -295,11 +295,7 @@ impl AsyncAgent for GpuAgent {
         if ctx.output_prefix.is_empty() {
             return Err(bad_template("a gpu task needs an output_prefix (flytekit's pyflyte-execute writes its outputs there)"));
         }
-        let key = match &ctx.idempotency_key {
-            Some(k) => k.as_str().to_owned(),
-            None => uuid::Uuid::new_v4().simple().to_string(),
-        };
-        let id = job_id(&key);
+        let id = job_id_for(ctx.idempotency_key.as_ref());
         let meta = ResourceMeta::encode(&GpuHandle { job: id.clone() })?;
         // A job with this key exists (a repeated create, also after a restart): attach.
         if JobDir::open(&self.root, &id).is_some() {
