@@ -288,7 +288,7 @@ impl AsyncAgent for GpuAgent {
     }
 
     fn task_categories(&self) -> Vec<TaskCategory> {
-        vec![TaskCategory::new(TASK_TYPE, 0)]
+        self.settings.task_types.iter().map(|t| TaskCategory::new(t.clone(), 0)).collect()
     }
 
     async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError> {

@@ -22,6 +22,9 @@ pub const FAKE_SOURCE: &str = "fake_devices (test only)";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GpuConfig {
+    /// The task types this agent serves (default `["gpu"]`). Add `python-task` to run flytekit's
+    /// plain Python tasks that propeller routes here (only GPU-asking ones are accepted).
+    pub task_types: Vec<String>,
     /// Where job records, device assignments and logs are kept (default `.tern/state/gpu`,
     /// relative to the gateway's working directory). Keep it across restarts: a repeated
     /// create finds its job there, and running jobs keep their devices.
@@ -45,6 +48,7 @@ pub struct GpuConfig {
 impl Default for GpuConfig {
     fn default() -> Self {
         Self {
+            task_types: vec![crate::TASK_TYPE.into()],
             state_dir: PathBuf::from(".tern/state/gpu"),
             keep_finished: Duration::from_secs(7 * 24 * 3600),
             inherit_env: DEFAULT_INHERITED.iter().map(|s| (*s).to_owned()).collect(),
@@ -57,6 +61,9 @@ impl Default for GpuConfig {
 impl GpuConfig {
     /// Refusals of settings that cannot work, naming the key.
     pub fn check(&self) -> Result<(), String> {
+        if self.task_types.is_empty() || self.task_types.iter().any(|t| t.trim().is_empty()) {
+            return Err("task_types must list task types to serve (e.g. [\"gpu\"]), none empty".into());
+        }
         if self.state_dir.as_os_str().is_empty() {
             return Err("state_dir is empty".into());
         }
@@ -86,6 +93,7 @@ impl GpuConfig {
 /// The settings a [`GpuAgent`](crate::GpuAgent) runs with, resolved on one host.
 #[derive(Clone)]
 pub struct GpuSettings {
+    pub task_types: Vec<String>,
     pub state_dir: PathBuf,
     pub keep_finished: Duration,
     /// The base environment of every command; the task's `container.env` is added on top.
@@ -118,6 +126,7 @@ impl GpuSettings {
     /// `config` on `host` with the given inventory (tests inject theirs here).
     pub fn with_inventory(config: &GpuConfig, host: &HostResources, inventory: SharedInventory) -> Self {
         Self {
+            task_types: config.task_types.clone(),
             state_dir: config.state_dir.clone(),
             keep_finished: config.keep_finished,
             inherited_env: config.inherit_env.iter().filter_map(|k| host.env.get(k).map(|v| (k.clone(), v.clone()))).collect(),
@@ -162,6 +171,7 @@ mod tests {
     fn parses_a_section_and_refuses_unknown_keys_and_secret_values() {
         let c: GpuConfig = toml::from_str(
             r#"
+            task_types = ["gpu", "python-task"]
             state_dir = "/var/lib/tern/gpu"
             keep_finished = "2d"
             secret_env = { HF_TOKEN = "env:HF_TOKEN" }
@@ -170,6 +180,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.keep_finished, Duration::from_secs(2 * 24 * 3600));
+        assert_eq!(c.task_types, ["gpu", "python-task"]);
+        assert_eq!(GpuConfig::default().task_types, ["gpu"]);
         assert_eq!(c.fake_devices.as_ref().map(Vec::len), Some(2));
         assert!(c.check().is_ok());
         assert!(toml::from_str::<GpuConfig>("devices = 2").is_err());
@@ -182,6 +194,7 @@ mod tests {
         let bad = [
             GpuConfig { keep_finished: Duration::from_secs(60), ..Default::default() },
             GpuConfig { state_dir: PathBuf::new(), ..Default::default() },
+            GpuConfig { task_types: vec![], ..Default::default() },
             GpuConfig { secret_env: [("A=B".to_owned(), "env:X".parse().unwrap())].into(), ..Default::default() },
             GpuConfig { fake_devices: Some(vec![dev("GPU-a"), dev("GPU-a")]), ..Default::default() },
             GpuConfig { fake_devices: Some(vec![dev("GPU-a,GPU-b")]), ..Default::default() },

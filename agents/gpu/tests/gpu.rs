@@ -310,3 +310,14 @@ async fn failures_lost_jobs_changed_hosts_and_unknown_records_map_to_their_codes
     assert_eq!(one.get(&o, &missing).await.unwrap_err().code, codes::JOB_NOT_FOUND);
     one.delete(&o, &missing).await.unwrap();
 }
+
+#[test]
+fn the_served_task_types_come_from_the_config() {
+    let env = Env::new();
+    let mut settings = support::settings(env.state.path(), support::t4s(1));
+    assert_eq!(settings.task_types, ["gpu"]);
+    settings.task_types = vec!["gpu".into(), "python-task".into()];
+    let agent = GpuAgent::new(settings).unwrap();
+    let names: Vec<String> = agent.task_categories().into_iter().map(|c| c.name).collect();
+    assert_eq!(names, ["gpu", "python-task"]);
+}
