@@ -155,6 +155,33 @@ pub fn remove_finished(root: &Path, keep: Duration) -> usize {
         .count()
 }
 
+/// How often [`Cleanup::run`] looks for ended jobs' records.
+pub const CLEANUP_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs [`remove_finished`] at most once per [`CLEANUP_EVERY`] (agents call it from their creates).
+#[derive(Debug, Default)]
+pub struct Cleanup {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl Cleanup {
+    /// Removes the records of `agent`'s jobs under `root` that ended more than `keep` ago, unless that was done
+    /// less than [`CLEANUP_EVERY`] ago.
+    pub fn run(&self, root: &Path, keep: Duration, agent: &str) {
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            if last.is_some_and(|t| t.elapsed() < CLEANUP_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let removed = remove_finished(root, keep);
+        if removed > 0 {
+            tracing::info!(removed, agent, "removed the records of jobs that ended long ago");
+        }
+    }
+}
+
 pub fn now_unix() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }

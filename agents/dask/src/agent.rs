@@ -37,11 +37,9 @@ pub struct DaskAgent {
     settings: DaskSettings,
     root: PathBuf,
     /// When finished jobs' records were last cleaned up (at most hourly, by a create).
-    cleaned: std::sync::Mutex<Option<std::time::Instant>>,
+    cleaned: tern_agent_api::job_dir::Cleanup,
 }
 
-/// How often creates look for records older than `keep_finished`.
-const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl DaskAgent {
     /// The state directory is made absolute now and created at the first create.
@@ -49,7 +47,7 @@ impl DaskAgent {
         let state = std::path::absolute(&settings.state_dir).map_err(|e| {
             codes::state_dir(format!("cannot resolve the state directory {}: {e}", settings.state_dir.display()))
         })?;
-        Ok(Self { root: jobs_root(&state), settings, cleaned: std::sync::Mutex::new(None) })
+        Ok(Self { root: jobs_root(&state), settings, cleaned: Default::default() })
     }
 
     /// Where this agent keeps its job records.
@@ -91,21 +89,6 @@ impl DaskAgent {
             size: task.size.clone(),
             start_timeout: self.settings.cluster_start_timeout,
         })
-    }
-
-    /// Removes finished jobs' records older than `keep_finished`, at most once per [`CLEANUP_EVERY`].
-    fn clean_up(&self) {
-        {
-            let mut last = self.cleaned.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < CLEANUP_EVERY) {
-                return;
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        let removed = jobs::remove_finished(&self.root, self.settings.keep_finished);
-        if removed > 0 {
-            tracing::info!(removed, "dask: removed the records of jobs that ended long ago");
-        }
     }
 
     /// The state of a job, from its files and the process table.
@@ -219,7 +202,7 @@ impl AsyncAgent for DaskAgent {
         // Everything that can be wrong with the task is found before anything is claimed.
         let parsed = DaskTask::parse(&task.template, self.settings.max_workers)?;
         let launch = self.launch(ctx, &parsed)?;
-        self.clean_up();
+        self.cleaned.run(&self.root, self.settings.keep_finished, "dask");
         let dir = match JobDir::claim(&self.root, &id).map_err(codes::state_dir)? {
             Claim::Existing(_) => return Ok(meta),
             Claim::New(dir) => dir,

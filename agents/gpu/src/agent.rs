@@ -34,8 +34,6 @@ pub const FAIL_ON_ERROR: &str = "FLYTE_FAIL_ON_ERROR";
 const TAIL_LINES: usize = 20;
 /// How much of each log file `GetTaskLogs` reads at most (its end).
 const LOG_BYTES: u64 = 4 << 20;
-/// How often creates look for records older than `keep_finished`.
-const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The handle: the job's id (a hash of the idempotency key; its directory's name).
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,7 +46,7 @@ pub struct GpuAgent {
     root: PathBuf,
     /// Held while scheduling, and while a delete marks and kills a job.
     schedule_lock: Mutex<()>,
-    cleaned: Mutex<Option<std::time::Instant>>,
+    cleaned: tern_agent_api::job_dir::Cleanup,
 }
 
 /// Where a queued job stands.
@@ -64,7 +62,7 @@ impl GpuAgent {
         let state = std::path::absolute(&settings.state_dir).map_err(|e| {
             codes::state_dir(format!("cannot resolve the state directory {}: {e}", settings.state_dir.display()))
         })?;
-        Ok(Self { root: jobs_root(&state), settings, schedule_lock: Mutex::new(()), cleaned: Mutex::new(None) })
+        Ok(Self { root: jobs_root(&state), settings, schedule_lock: Mutex::new(()), cleaned: Default::default() })
     }
 
     /// Where this agent keeps its job records.
@@ -117,21 +115,6 @@ impl GpuAgent {
         set("NVIDIA_VISIBLE_DEVICES", visible);
         set("CUDA_DEVICE_ORDER", "PCI_BUS_ID".into());
         Ok(env)
-    }
-
-    /// Removes finished jobs' records older than `keep_finished`, at most once per [`CLEANUP_EVERY`].
-    fn clean_up(&self) {
-        {
-            let mut last = self.cleaned.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < CLEANUP_EVERY) {
-                return;
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        let removed = jobs::remove_finished(&self.root, self.settings.keep_finished);
-        if removed > 0 {
-            tracing::info!(removed, "gpu: removed the records of jobs that ended long ago");
-        }
     }
 
     /// The state of a job, from its files and the process table.
@@ -308,7 +291,7 @@ impl AsyncAgent for GpuAgent {
         for reference in self.settings.secret_env.values() {
             ctx.secrets().resolve(reference)?;
         }
-        self.clean_up();
+        self.cleaned.run(&self.root, self.settings.keep_finished, "gpu");
         let dir = match JobDir::claim(&self.root, &id).map_err(codes::state_dir)? {
             Claim::Existing(_) => return Ok(meta),
             Claim::New(dir) => dir,
