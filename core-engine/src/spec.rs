@@ -107,6 +107,10 @@ pub struct TaskSpec {
     pub config: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<ContainerSpec>,
+    /// The GPU model (and MIG partition) the task asks for, as flytekit's `accelerator=`
+    /// writes it (`TaskTemplate.extended_resources.gpu_accelerator`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accelerator: Option<AcceleratorSpec>,
     #[serde(default)]
     pub interface: InterfaceSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -135,6 +139,8 @@ struct RawTaskSpec {
     config: BTreeMap<String, String>,
     #[serde(default)]
     container: Option<ContainerSpec>,
+    #[serde(default)]
+    accelerator: Option<AcceleratorSpec>,
     #[serde(default)]
     interface: InterfaceSpec,
     #[serde(default)]
@@ -169,6 +175,7 @@ impl TryFrom<RawTaskSpec> for TaskSpec {
             custom: r.custom,
             config: r.config,
             container: r.container,
+            accelerator: r.accelerator,
             interface: r.interface,
             timeout: r.timeout,
             retries: r.retries,
@@ -189,6 +196,40 @@ pub struct ContainerSpec {
     pub args: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Resource requests and limits (`container.resources`), as flytekit's `Resources(...)`:
+    /// `{requests: {gpu: "1"}, limits: {gpu: "1", memory: 4Gi}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourcesSpec>,
+}
+
+/// `container.resources`: quantities by resource name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesSpec {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<ResourceKey, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<ResourceKey, String>,
+}
+
+/// The resource names of `flyteidl.core.Resources.ResourceName`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResourceKey {
+    Cpu,
+    Memory,
+    Gpu,
+    Storage,
+    EphemeralStorage,
+}
+
+/// `extended_resources.gpu_accelerator`: `{device: nvidia-tesla-t4}`, optionally `partition_size: 1g.5gb`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceleratorSpec {
+    pub device: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_size: Option<String>,
 }
 
 /// The task's typed interface: name → type expression.

@@ -31,9 +31,10 @@ fn served(text: &str, mode: Mode) -> Vec<String> {
 
 /// Agents behind cargo features of their own, checked apart so these lists do not depend on the features
 /// built: the warehouse agents, batch and ray (they only reach their backend: served by default like echo),
-/// dask (it runs code on this host: like shell, `tern serve` needs `enabled = true`; see its own test below)
-/// spark (served only once its section picks a `mode`) and lepton (it only reaches Lepton's API: served by default).
-const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray", "dask", "spark", "lepton"];
+/// dask and gpu (they run code on this host: like shell, `tern serve` needs `enabled = true`; see their own tests
+/// below), spark (served only once its section picks a `mode`) and lepton (it only reaches Lepton's API: served by
+/// default).
+const BACKEND_AGENTS: &[&str] = &["snowflake", "bigquery", "databricks", "batch", "ray", "dask", "spark", "lepton", "gpu"];
 
 fn core(names: Vec<String>) -> Vec<String> {
     names.into_iter().filter(|n| !BACKEND_AGENTS.contains(&n.as_str())).collect()
@@ -82,6 +83,20 @@ fn dask_runs_code_so_serve_needs_it_enabled() {
     let err = match tern_gateway::in_process_client(&c, Mode::Serve) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("dask served without enabled = true"),
+    };
+    assert!(err.contains("TERN-G009") && err.contains("enabled = true"), "{err}");
+}
+
+#[cfg(feature = "agent-gpu")]
+#[test]
+fn gpu_runs_code_so_serve_needs_it_enabled() {
+    assert!(!served("", Mode::Serve).iter().any(|n| n == "gpu"));
+    assert!(served("", Mode::Embedded).iter().any(|n| n == "gpu"));
+    assert_eq!(served("[agents.gpu]\nenabled = true\n", Mode::Serve), ["gpu"]);
+    let c = config("[agents.gpu]\n", &[]).unwrap();
+    let err = match tern_gateway::in_process_client(&c, Mode::Serve) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("gpu served without enabled = true"),
     };
     assert!(err.contains("TERN-G009") && err.contains("enabled = true"), "{err}");
 }

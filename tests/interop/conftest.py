@@ -62,7 +62,7 @@ def logs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("peer-logs")
 
 
-# Every local agent, the shell and dask ones opted in explicitly as an operator would (`tern serve` leaves them off by
+# Every local agent, the shell, dask and gpu ones opted in explicitly as an operator would (`tern serve` leaves them off by
 # default; dask's job records go to the data root's side, not the working directory).
 ALL_LOCAL_AGENTS_CONFIG = """
 [agents.echo]
@@ -80,6 +80,9 @@ enabled = true
 [agents.dask]
 enabled = true
 state_dir = "{dask_state}"
+[agents.gpu]
+enabled = true
+state_dir = "{gpu_state}"
 """
 
 
@@ -88,7 +91,7 @@ def tern_server(tern_bin, logs_dir):
     """One `tern serve` for the session, hosting every local agent (shell enabled explicitly)."""
     config = logs_dir / "tern-all-agents.toml"
     data_root = logs_dir / "tern-data"
-    config.write_text(ALL_LOCAL_AGENTS_CONFIG.format(dask_state=logs_dir / "dask-state")
+    config.write_text(ALL_LOCAL_AGENTS_CONFIG.format(dask_state=logs_dir / "dask-state", gpu_state=logs_dir / "gpu-state")
                       + f'\n[data_store]\nroot = "{data_root}"\n')
     server = start_tern_server(tern_bin, logs_dir, ["--config", str(config)])
     yield server

@@ -43,6 +43,7 @@ DEFAULT_AGENTS = {
     "ray": ("ray", False),
     "dask": ("dask", False),
     "lepton": ("lepton_endpoint_deployment_task", False),
+    "gpu": ("gpu", False),
 }
 
 

@@ -4,18 +4,16 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use prost::Message;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tern_agent_api::datastore::DataStoreError;
-use tern_agent_api::error::ErrorClass;
+use tern_agent_api::command_result;
 use tern_agent_api::local_process::{last, log_line, tail_lines, tail_message, Stream};
 use tern_agent_api::prelude::*;
 
-use crate::codes::{self, bad_template, user_failure};
+use crate::codes::{self, bad_template};
 use tern_agent_api::error::codes::BAD_RESOURCE_META;
 use crate::config::DaskSettings;
-use crate::jobs::{self, job_id, jobs_root, Claim, JobDir, Launch, Record};
+use crate::jobs::{self, job_id_for, jobs_root, Claim, DaskJobDir, JobDir, Launch, Record};
 use crate::states::{self, JOB_STATES};
 use crate::template::DaskTask;
 
@@ -29,24 +27,6 @@ const TAIL_LINES: usize = 20;
 /// How much of each log file `GetTaskLogs` reads at most (its end).
 const LOG_BYTES: u64 = 4 << 20;
 
-/// `flyteidl.core.ErrorDocument` (core/errors.proto), the file flytekit writes when a task raises.
-#[derive(Clone, PartialEq, prost::Message)]
-struct ErrorDocument {
-    #[prost(message, optional, tag = "1")]
-    error: Option<ContainerError>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ContainerError {
-    #[prost(string, tag = "1")]
-    code: String,
-    #[prost(string, tag = "2")]
-    message: String,
-    /// NON_RECOVERABLE = 0, RECOVERABLE = 1.
-    #[prost(int32, tag = "3")]
-    kind: i32,
-}
-
 /// The handle: the job's id (a hash of the idempotency key; its directory's name).
 #[derive(Debug, Serialize, Deserialize)]
 struct DaskHandle {
@@ -57,11 +37,9 @@ pub struct DaskAgent {
     settings: DaskSettings,
     root: PathBuf,
     /// When finished jobs' records were last cleaned up (at most hourly, by a create).
-    cleaned: std::sync::Mutex<Option<std::time::Instant>>,
+    cleaned: tern_agent_api::job_dir::Cleanup,
 }
 
-/// How often creates look for records older than `keep_finished`.
-const CLEANUP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 impl DaskAgent {
     /// The state directory is made absolute now and created at the first create.
@@ -69,7 +47,7 @@ impl DaskAgent {
         let state = std::path::absolute(&settings.state_dir).map_err(|e| {
             codes::state_dir(format!("cannot resolve the state directory {}: {e}", settings.state_dir.display()))
         })?;
-        Ok(Self { root: jobs_root(&state), settings, cleaned: std::sync::Mutex::new(None) })
+        Ok(Self { root: jobs_root(&state), settings, cleaned: Default::default() })
     }
 
     /// Where this agent keeps its job records.
@@ -113,21 +91,6 @@ impl DaskAgent {
         })
     }
 
-    /// Removes finished jobs' records older than `keep_finished`, at most once per [`CLEANUP_EVERY`].
-    fn clean_up(&self) {
-        {
-            let mut last = self.cleaned.lock().unwrap_or_else(|p| p.into_inner());
-            if last.is_some_and(|t| t.elapsed() < CLEANUP_EVERY) {
-                return;
-            }
-            *last = Some(std::time::Instant::now());
-        }
-        let removed = jobs::remove_finished(&self.root, self.settings.keep_finished);
-        if removed > 0 {
-            tracing::info!(removed, "dask: removed the records of jobs that ended long ago");
-        }
-    }
-
     /// The state of a job, from its files and the process table.
     fn state(&self, dir: &JobDir) -> (String, String) {
         if let Some(exit) = dir.read("exit") {
@@ -140,7 +103,7 @@ impl DaskAgent {
         // check below cannot catch it between fork and exec).
         let alive = match dir.read("pid").and_then(|p| p.parse::<u32>().ok()) {
             Some(pid) => crate::procs::is_job_process(pid, &dir.marker()),
-            None if dir.age() < jobs::SPAWN_GRACE => return (states::STARTING.into(), String::new()),
+            None if dir.created_ago() < jobs::SPAWN_GRACE => return (states::STARTING.into(), String::new()),
             None => false,
         };
         if alive {
@@ -161,40 +124,14 @@ impl DaskAgent {
     async fn outputs(&self, ctx: &TaskContext, record: Option<&Record>) -> Result<TaskStatus, AgentError> {
         let prefix = record.map(|r| r.output_prefix.as_str()).filter(|p| !p.is_empty()).unwrap_or(&ctx.output_prefix);
         let declared = record.map(|r| r.outputs.as_slice()).unwrap_or_default();
-        let uri = join_uri(prefix, "outputs.pb");
-        match ctx.data_store().read(&uri).await {
-            Ok(bytes) => match core::LiteralMap::decode(bytes) {
-                Ok(outputs) => Ok(TaskStatus::succeeded(Some(outputs))),
-                Err(e) => Ok(TaskStatus::failed(user_failure(
-                    codes::NO_OUTPUTS,
-                    format!("the command exited 0, but {uri} is not a LiteralMap: {e}"),
-                ))),
-            },
-            Err(DataStoreError::NotFound { .. }) if declared.is_empty() => Ok(TaskStatus::succeeded(None)),
-            Err(DataStoreError::NotFound { .. }) => Ok(TaskStatus::failed(user_failure(
-                codes::NO_OUTPUTS,
-                format!("the command exited 0 but wrote no {uri}; the task declares the outputs {}", declared.join(", ")),
-            ))),
-            Err(e) => Err(e.into()),
-        }
+        command_result::command_outputs(ctx, prefix, declared, codes::NO_OUTPUTS).await
     }
 
     /// The error flytekit's `pyflyte-execute` wrote to `<output_prefix>/error.pb` when the task raised.
     async fn flytekit_error(&self, ctx: &TaskContext, record: Option<&Record>) -> Option<AgentError> {
         let prefix = record.map(|r| r.output_prefix.as_str()).filter(|p| !p.is_empty()).unwrap_or(&ctx.output_prefix);
-        let bytes = ctx.data_store().read(&join_uri(prefix, "error.pb")).await.ok()?;
-        let error = ErrorDocument::decode(bytes).ok()?.error?;
-        if error.message.trim().is_empty() {
-            return None;
-        }
         let program = record.map(|r| r.program.as_str()).unwrap_or("the command");
-        let message = format!("{program} failed: {}: {}", error.code, error.message.trim());
-        // ContainerError.Kind RECOVERABLE (1): flytekit says a retry may succeed.
-        Some(if error.kind == 1 {
-            AgentError::new(codes::TASK_FAILED, message, ErrorOrigin::User, Retry::Retryable, ErrorClass::FailedPrecondition)
-        } else {
-            user_failure(codes::TASK_FAILED, message)
-        })
+        command_result::flytekit_error(ctx, prefix, program, codes::TASK_FAILED).await
     }
 
     /// The configured cluster's dashboard (`dashboard_url`), or a running local cluster's.
@@ -229,15 +166,7 @@ fn exit_state(dir: &JobDir, exit: &str) -> (String, String) {
     let (kind, rest) = exit.split_once(' ').unwrap_or((exit, ""));
     match (kind, rest.trim().parse::<i64>()) {
         ("exit", Ok(0)) => (states::EXITED_0.into(), String::new()),
-        ("exit", Ok(code)) => {
-            let signal = if code > 128 { format!(" (killed by signal {}?)", code - 128) } else { String::new() };
-            let mut tail = tail_message(&dir.file("stderr.txt"), "stderr", TAIL_LINES);
-            if tail.is_empty() {
-                // flytekit logs a task's error to stdout.
-                tail = tail_message(&dir.file("stdout.txt"), "stdout", TAIL_LINES);
-            }
-            (states::EXITED_N.into(), format!("{program} exited with code {code}{signal}{tail}"))
-        }
+        ("exit", Ok(code)) => (states::EXITED_N.into(), command_result::exit_detail(&dir.path, &program, code, TAIL_LINES)),
         ("cluster", _) => {
             let mut detail = rest.trim().to_owned();
             for (file, what) in [("scheduler.log", "the scheduler's log"), ("worker.log", "the workers' log")] {
@@ -264,11 +193,7 @@ impl AsyncAgent for DaskAgent {
         if ctx.output_prefix.is_empty() {
             return Err(bad_template("a dask task needs an output_prefix (flytekit's pyflyte-execute writes its outputs there)"));
         }
-        let key = match &ctx.idempotency_key {
-            Some(k) => k.as_str().to_owned(),
-            None => uuid::Uuid::new_v4().simple().to_string(),
-        };
-        let id = job_id(&key);
+        let id = job_id_for(ctx.idempotency_key.as_ref());
         let meta = ResourceMeta::encode(&DaskHandle { job: id.clone() })?;
         // A job with this key exists (a repeated create, also after a restart): attach, whatever the config now says.
         if JobDir::open(&self.root, &id).is_some() {
@@ -277,8 +202,8 @@ impl AsyncAgent for DaskAgent {
         // Everything that can be wrong with the task is found before anything is claimed.
         let parsed = DaskTask::parse(&task.template, self.settings.max_workers)?;
         let launch = self.launch(ctx, &parsed)?;
-        self.clean_up();
-        let dir = match JobDir::claim(&self.root, &id)? {
+        self.cleaned.run(&self.root, self.settings.keep_finished, "dask");
+        let dir = match JobDir::claim(&self.root, &id).map_err(codes::state_dir)? {
             Claim::Existing(_) => return Ok(meta),
             Claim::New(dir) => dir,
         };
@@ -300,7 +225,7 @@ impl AsyncAgent for DaskAgent {
             }
             Err(e) => {
                 tracing::warn!(job = %id, error = %e, "dask: cannot start the job's supervisor");
-                dir.write("exit", format!("spawn cannot start /bin/sh: {e}\n").as_bytes())?;
+                dir.write("exit", format!("spawn cannot start /bin/sh: {e}\n").as_bytes()).map_err(codes::state_dir)?;
             }
         }
         Ok(meta)
@@ -327,9 +252,9 @@ impl AsyncAgent for DaskAgent {
     async fn delete(&self, _ctx: &TaskContext, meta: &ResourceMeta) -> Result<(), AgentError> {
         let Some(dir) = self.job(meta)? else { return Ok(()) };
         if dir.read("exit").is_none() && !dir.file("killed").exists() {
-            dir.write("killed", format!("{}\n", jobs::now_unix()).as_bytes())?;
+            dir.write("killed", format!("{}\n", jobs::now_unix()).as_bytes()).map_err(codes::state_dir)?;
         }
-        dir.kill();
+        dir.kill_job();
         Ok(())
     }
 

@@ -1,6 +1,5 @@
 //! Error codes of the Dask agent (`TERN-Y0xx`, documented in `docs/errors.md`), and their
 //! classification. User errors are permanent; system errors retryable.
-use tern_agent_api::error::{ErrorClass, ErrorOrigin, Retry};
 use tern_agent_api::prelude::AgentError;
 
 /// The task template cannot be run: no container command, a `custom` (DaskJob) field of
@@ -42,8 +41,4 @@ pub(crate) fn bad_template(message: impl Into<String>) -> AgentError {
 
 pub(crate) fn state_dir(message: impl Into<String>) -> AgentError {
     AgentError::unavailable(STATE_DIR, message)
-}
-
-pub(crate) fn user_failure(code: &'static str, message: impl Into<String>) -> AgentError {
-    AgentError::new(code, message, ErrorOrigin::User, Retry::Permanent, ErrorClass::FailedPrecondition)
 }

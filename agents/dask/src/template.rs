@@ -14,6 +14,7 @@
 //! `{{.input}}`, `{{.outputPrefix}}`, …): a `{{.…}}` left in it is refused. Images are not
 //! used (the command runs on the gateway's host); scheduler resources neither.
 use serde_json::{Map, Value};
+use tern_agent_api::command_result::ContainerCommand;
 use tern_agent_api::core;
 use tern_type_transformers::structs::struct_to_json;
 
@@ -50,24 +51,7 @@ pub struct DaskTask {
 
 impl DaskTask {
     pub fn parse(template: &core::TaskTemplate, max_workers: u32) -> Result<Self, AgentError> {
-        let container = match template.target.as_ref() {
-            Some(core::task_template::Target::Container(c)) => c,
-            _ => return Err(bad_template("a dask task needs template.container with the command to run (flytekit writes pyflyte-execute … there)")),
-        };
-        let words: Vec<String> = container.command.iter().chain(container.args.iter()).cloned().collect();
-        for (i, w) in words.iter().enumerate() {
-            if let Some(var) = unrendered(w) {
-                return Err(bad_template(format!(
-                    "container command/args word {i} still holds the template variable {var}: the engine renders them before CreateTask"
-                )));
-            }
-        }
-        let mut words = words.into_iter();
-        let program = words
-            .next()
-            .filter(|p| !p.is_empty())
-            .ok_or_else(|| bad_template("container.command (then container.args) must name the program to run"))?;
-        let env = container.env.iter().map(|kv| (kv.key.clone(), kv.value.clone())).collect();
+        let (command, _) = ContainerCommand::parse(template, "dask", |m: String| bad_template(m))?;
         let size = match template.custom.as_ref() {
             Some(custom) => cluster_size(&struct_to_json(custom))?,
             None => ClusterSize::default(),
@@ -81,27 +65,8 @@ impl DaskTask {
                 ),
             ));
         }
-        let mut outputs: Vec<String> = template
-            .interface
-            .as_ref()
-            .and_then(|i| i.outputs.as_ref())
-            .map(|o| o.variables.keys().cloned().collect())
-            .unwrap_or_default();
-        outputs.sort();
-        Ok(Self { program, args: words.collect(), env, size, outputs })
+        Ok(Self { program: command.program, args: command.args, env: command.env, size, outputs: command.outputs })
     }
-}
-
-/// The first `{{.…}}`/`{{ .…}}` template variable in `word`.
-fn unrendered(word: &str) -> Option<&str> {
-    let open = word.find("{{")?;
-    let rest = &word[open..];
-    let inner = rest[2..].trim_start();
-    if !inner.starts_with('.') && !inner.starts_with('$') {
-        return None;
-    }
-    let end = rest.find("}}").map(|e| e + 2).unwrap_or(rest.len());
-    Some(&rest[..end])
 }
 
 fn cluster_size(custom: &Map<String, Value>) -> Result<ClusterSize, AgentError> {

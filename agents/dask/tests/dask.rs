@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tern_agent_api::prelude::*;
 use tern_agent_dask::codes;
-use tern_agent_dask::jobs::{job_id, JobDir};
+use tern_agent_dask::jobs::{job_id, DaskJobDir, JobDir};
 use tern_agent_dask::procs::job_processes;
 use tern_agent_dask::{DaskAgent, DaskSettings};
 

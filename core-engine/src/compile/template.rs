@@ -57,6 +57,7 @@ pub fn build_template(workflow: &str, node: &NodeSpec) -> core::TaskTemplate {
                 command: c.command.clone(),
                 args: c.args.clone(),
                 env: c.env.iter().map(|(k, v)| core::KeyValuePair { key: k.clone(), value: v.clone() }).collect(),
+                resources: c.resources.as_ref().map(resources),
                 ..Default::default()
             })
         })
@@ -83,6 +84,62 @@ pub fn build_template(workflow: &str, node: &NodeSpec) -> core::TaskTemplate {
         task_type_version: t.version,
         config: t.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         target,
+        extended_resources: t.accelerator.as_ref().map(|a| core::ExtendedResources {
+            gpu_accelerator: Some(core::GpuAccelerator {
+                device: a.device.clone(),
+                partition_size_value: Some(match &a.partition_size {
+                    Some(p) => core::gpu_accelerator::PartitionSizeValue::PartitionSize(p.clone()),
+                    None => core::gpu_accelerator::PartitionSizeValue::Unpartitioned(true),
+                }),
+            }),
+            shared_memory: None,
+        }),
         ..Default::default()
+    }
+}
+
+fn resources(spec: &crate::spec::ResourcesSpec) -> core::Resources {
+    use crate::spec::ResourceKey;
+    use core::resources::ResourceName;
+    let entries = |m: &std::collections::BTreeMap<ResourceKey, String>| {
+        m.iter()
+            .map(|(k, v)| {
+                let name = match k {
+                    ResourceKey::Cpu => ResourceName::Cpu,
+                    ResourceKey::Memory => ResourceName::Memory,
+                    ResourceKey::Gpu => ResourceName::Gpu,
+                    ResourceKey::Storage => ResourceName::Storage,
+                    ResourceKey::EphemeralStorage => ResourceName::EphemeralStorage,
+                };
+                core::resources::ResourceEntry { name: name as i32, value: v.clone() }
+            })
+            .collect()
+    };
+    core::Resources { requests: entries(&spec.requests), limits: entries(&spec.limits) }
+}
+
+#[cfg(test)]
+mod gpu_tests {
+    use super::*;
+
+    #[test]
+    fn gpu_resources_and_the_accelerator_reach_the_template_as_flytekit_writes_them() {
+        let wf = crate::spec::WorkflowSpec::parse(
+            "name: wf\nnodes:\n  - id: train\n    task:\n      type: gpu\n      accelerator: {device: nvidia-tesla-t4}\n      container:\n        args: [python, train.py]\n        resources: {requests: {gpu: \"1\", cpu: \"2\"}, limits: {gpu: \"2\"}}\n",
+            "wf.yaml",
+        )
+        .unwrap();
+        let t = build_template("wf", &wf.nodes[0]);
+        let Some(core::task_template::Target::Container(c)) = &t.target else { panic!("a container") };
+        let r = c.resources.as_ref().unwrap();
+        let gpu = core::resources::ResourceName::Gpu as i32;
+        assert!(r.requests.iter().any(|e| e.name == gpu && e.value == "1"));
+        assert!(r.requests.iter().any(|e| e.name == core::resources::ResourceName::Cpu as i32 && e.value == "2"));
+        assert_eq!(r.limits, [core::resources::ResourceEntry { name: gpu, value: "2".into() }]);
+        let a = t.extended_resources.unwrap().gpu_accelerator.unwrap();
+        assert_eq!(a.device, "nvidia-tesla-t4");
+        assert_eq!(a.partition_size_value, Some(core::gpu_accelerator::PartitionSizeValue::Unpartitioned(true)));
+        let bad = "name: wf\nnodes:\n  - id: a\n    task:\n      type: gpu\n      container: {args: [x], resources: {requests: {gpus: \"1\"}}}\n";
+        assert!(crate::spec::WorkflowSpec::parse(bad, "wf.yaml").is_err(), "an unknown resource name is refused");
     }
 }

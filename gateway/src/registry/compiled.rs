@@ -33,5 +33,7 @@ pub fn compiled_in() -> Vec<AgentEntry> {
     v.push(AgentEntry::of::<tern_agent_spark::SparkFactory>());
     #[cfg(feature = "agent-lepton")]
     v.push(AgentEntry::of::<tern_agent_lepton::LeptonFactory>());
+    #[cfg(feature = "agent-gpu")]
+    v.push(AgentEntry::of::<tern_agent_gpu::GpuFactory>());
     v
 }
