@@ -11,17 +11,19 @@ use tern_agent_api::error::AgentError;
 use tokio::sync::{mpsc, watch};
 
 use crate::compile::{self, BindingSource, CompileErrors, CompiledWorkflow};
-use crate::config::{EngineConfig, PollConfig};
+use crate::config::{EngineConfig, PollConfig, RetryConfig};
 use crate::error::{codes, EngineError};
 use crate::exec::events::{Events, ExecutionEvent};
 use crate::exec::inputs::{complete_inputs, resolve_inputs};
-use crate::exec::scheduler::{schedule, NodeInit};
+use crate::exec::node::NodeHistory;
+use crate::exec::scheduler::{schedule, NodeInit, Plan};
+use crate::exec::signal::RunSignal;
 use crate::exec::{NodeStart, RunCtx, TaskExecutionIntent};
 use crate::router::{AgentRouter, ServedTypes};
 use crate::spec::WorkflowSpec;
 use crate::store::{
-    AttemptPhase, ExecutionPhase, ExecutionRecord, NewExecution, NodeAttemptRecord, RecordedError, StateStore,
-    StoreError,
+    AttemptPhase, ExecutionPhase, ExecutionRecord, NewExecution, NodeAttemptRecord, RecordedError,
+    StateStore, StoreError,
 };
 
 /// How an execution ended.
@@ -59,6 +61,7 @@ struct Inner {
     router: AgentRouter,
     max_parallel: usize,
     poll: PollConfig,
+    retry: RetryConfig,
 }
 
 fn new_execution_id() -> String {
@@ -79,6 +82,7 @@ impl Engine {
                 router: config.router,
                 max_parallel: config.max_parallel.max(1),
                 poll: config.poll,
+                retry: config.retry,
             }),
         })
     }
@@ -157,15 +161,41 @@ impl Engine {
             })
             .await?;
         let events = Events(events);
-        events.emit(ExecutionEvent::Started { execution_id: id.clone(), workflow: wf.name.clone() }).await;
+        events
+            .emit(ExecutionEvent::Started {
+                execution_id: id.clone(),
+                workflow: wf.name.clone(),
+            })
+            .await;
         let exec_root = join_uri(&self.inner.data_root, &id);
-        if let Err(e) = self.inner.data.write(&join_uri(&exec_root, "inputs.pb"), Bytes::from(input_bytes)).await {
+        if let Err(e) = self
+            .inner
+            .data
+            .write(&join_uri(&exec_root, "inputs.pb"), Bytes::from(input_bytes))
+            .await
+        {
             let e = AgentError::from(e);
             return self.finish_failed(&id, None, &e, &events).await;
         }
-        let init =
-            wf.nodes.iter().map(|n| (n.id.clone(), NodeInit::Pending(NodeStart::Fresh { attempt: 0 }))).collect();
-        self.execute(&id, &wf, &inputs, init, events).await
+        let init = wf
+            .nodes
+            .iter()
+            .map(|n| {
+                (
+                    n.id.clone(),
+                    NodeInit::Pending(NodeStart::Fresh { attempt: 0 }, NodeHistory::default()),
+                )
+            })
+            .collect();
+        self.execute(
+            &id,
+            &wf,
+            &inputs,
+            init,
+            std::time::SystemTime::now(),
+            events,
+        )
+        .await
     }
 
     /// Recorded executions, newest first.
@@ -176,7 +206,10 @@ impl Engine {
     /// One execution with its node attempts (errors included), or `NotFound`.
     pub async fn execution(&self, id: &str) -> Result<ExecutionDetail, EngineError> {
         match self.inner.store.get_execution(id).await? {
-            Some((execution, attempts)) => Ok(ExecutionDetail { execution, attempts }),
+            Some((execution, attempts)) => Ok(ExecutionDetail {
+                execution,
+                attempts,
+            }),
             None => Err(EngineError::NotFound { id: id.to_owned() }),
         }
     }
@@ -192,67 +225,182 @@ impl Engine {
     ) -> Result<ExecutionOutcome, EngineError> {
         let detail = self.execution(id).await?;
         if detail.execution.phase.is_terminal() {
-            return Err(EngineError::NotRecoverable { id: id.to_owned(), phase: detail.execution.phase.to_string() });
+            return Err(EngineError::NotRecoverable {
+                id: id.to_owned(),
+                phase: detail.execution.phase.to_string(),
+            });
         }
-        let (yaml, input_bytes) =
-            self.inner.store.execution_source(id).await?.ok_or_else(|| EngineError::NotFound { id: id.to_owned() })?;
+        let (yaml, input_bytes) = self
+            .inner
+            .store
+            .execution_source(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound { id: id.to_owned() })?;
         let spec = WorkflowSpec::parse(&yaml, &format!("execution {id}"))?;
         let wf = self.compile(&spec).await?;
-        let inputs = core::LiteralMap::decode(input_bytes.as_slice())
-            .map_err(|e| StoreError::Corrupt { what: format!("inputs of execution {id}: {e}") })?;
-        let mut latest: HashMap<&str, &NodeAttemptRecord> = HashMap::new();
+        let inputs =
+            core::LiteralMap::decode(input_bytes.as_slice()).map_err(|e| StoreError::Corrupt {
+                what: format!("inputs of execution {id}: {e}"),
+            })?;
+        let mut by_node: HashMap<&str, Vec<&NodeAttemptRecord>> = HashMap::new();
         for a in &detail.attempts {
-            if latest.get(a.node_id.as_str()).is_none_or(|b| a.attempt > b.attempt) {
-                latest.insert(&a.node_id, a);
-            }
+            by_node.entry(a.node_id.as_str()).or_default().push(a);
         }
         let mut init = HashMap::new();
         for n in &wf.nodes {
-            let state = match latest.get(n.id.as_str()) {
-                None => NodeInit::Pending(NodeStart::Fresh { attempt: 0 }),
-                Some(a) => self.resume_state(a, n.retries).await?,
+            let state = match by_node.get_mut(n.id.as_str()) {
+                None => NodeInit::Pending(NodeStart::Fresh { attempt: 0 }, NodeHistory::default()),
+                Some(attempts) => {
+                    attempts.sort_by_key(|a| a.attempt);
+                    self.resume_state(attempts, n.retries).await?
+                }
             };
             init.insert(n.id.clone(), state);
         }
         let events = Events(events);
-        events.emit(ExecutionEvent::Started { execution_id: id.to_owned(), workflow: wf.name.clone() }).await;
-        self.execute(id, &wf, &inputs, init, events).await
+        events
+            .emit(ExecutionEvent::Started {
+                execution_id: id.to_owned(),
+                workflow: wf.name.clone(),
+            })
+            .await;
+        let created = chrono::DateTime::parse_from_rfc3339(&detail.execution.created_at)
+            .map(std::time::SystemTime::from)
+            .unwrap_or_else(|_| std::time::SystemTime::now());
+        self.execute(id, &wf, &inputs, init, created, events).await
     }
 
-    async fn resume_state(&self, a: &NodeAttemptRecord, retries: u32) -> Result<NodeInit, EngineError> {
+    /// Aborts an execution: its phase becomes ABORTING; the process driving it (seeing
+    /// that within a second) deletes every running node's job and records ABORTED. When no
+    /// process drives it, this call does so itself, like `recover` would, giving up every
+    /// attempt left in flight (re-issuing a create whose answer was lost, to find and
+    /// delete its job).
+    pub async fn abort(
+        &self,
+        id: &str,
+        events: Option<mpsc::Sender<ExecutionEvent>>,
+    ) -> Result<ExecutionOutcome, EngineError> {
+        match self.inner.store.request_abort(id).await? {
+            None => return Err(EngineError::NotFound { id: id.to_owned() }),
+            Some(phase) if phase.is_terminal() => {
+                return Err(EngineError::NotAbortable {
+                    id: id.to_owned(),
+                    phase: phase.to_string(),
+                })
+            }
+            Some(_) => {}
+        }
+        self.recover(id, events).await
+    }
+
+    /// Where a node resumes, from its attempts (sorted by attempt number, at least one).
+    async fn resume_state(
+        &self,
+        attempts: &[&NodeAttemptRecord],
+        retries: u32,
+    ) -> Result<NodeInit, EngineError> {
+        let Some(a) = attempts.last() else {
+            return Ok(NodeInit::Pending(
+                NodeStart::Fresh { attempt: 0 },
+                NodeHistory::default(),
+            ));
+        };
+        let mut history = NodeHistory {
+            began: attempts
+                .first()
+                .and_then(|f| chrono::DateTime::parse_from_rfc3339(&f.created_at).ok())
+                .map(std::time::SystemTime::from),
+            ..Default::default()
+        };
+        for f in attempts.iter().filter(|f| {
+            matches!(
+                f.phase,
+                AttemptPhase::RetryableFailed | AttemptPhase::Failed
+            )
+        }) {
+            match f.error.as_ref().and_then(|e| e.origin) {
+                Some(tern_agent_api::error::ErrorOrigin::System) => history.system_failures += 1,
+                _ => history.user_failures += 1,
+            }
+        }
         let intent = || -> Result<TaskExecutionIntent, EngineError> {
             serde_json::from_value(a.intent.clone()).map_err(|e| {
-                StoreError::Corrupt { what: format!("intent of {} attempt {}: {e}", a.node_id, a.attempt) }.into()
+                StoreError::Corrupt {
+                    what: format!("intent of {} attempt {}: {e}", a.node_id, a.attempt),
+                }
+                .into()
             })
         };
         let recorded_error = || {
             let e = a
                 .error
                 .clone()
-                .unwrap_or(RecordedError { code: codes::NODE_INTERNAL.into(), message: "failed".into() });
+                .unwrap_or(RecordedError::new(codes::NODE_INTERNAL, "failed"));
             AgentError::internal(e.code, e.message)
         };
+        let endpoint = a.agent_endpoint.clone();
         Ok(match a.phase {
+            // A recorded result is never re-run (a sync task would be sent twice): unreadable
+            // outputs fail the node, naming them.
             AttemptPhase::Succeeded => match self.inner.data.read(&a.output_uri).await {
                 Ok(bytes) => match core::LiteralMap::decode(bytes) {
                     Ok(m) => NodeInit::Done(m),
-                    Err(_) => NodeInit::Pending(NodeStart::Fresh { attempt: a.attempt + 1 }),
+                    Err(e) => NodeInit::Failed(result_lost(a, &e.to_string())),
                 },
-                // Outputs lost: run the node again as a new attempt.
-                Err(_) => NodeInit::Pending(NodeStart::Fresh { attempt: a.attempt + 1 }),
+                Err(e) => NodeInit::Failed(result_lost(a, &e.to_string())),
             },
-            AttemptPhase::Queued => NodeInit::Pending(NodeStart::Recreate { attempt: a.attempt, intent: intent()? }),
+            AttemptPhase::Queued => NodeInit::Pending(
+                NodeStart::Recreate {
+                    attempt: a.attempt,
+                    intent: intent()?,
+                    endpoint,
+                },
+                history,
+            ),
             AttemptPhase::Running => match &a.resource_meta {
-                Some(meta) => {
-                    NodeInit::Pending(NodeStart::Resume { attempt: a.attempt, intent: intent()?, meta: meta.clone() })
-                }
-                None => NodeInit::Pending(NodeStart::Recreate { attempt: a.attempt, intent: intent()? }),
+                Some(meta) => NodeInit::Pending(
+                    NodeStart::Resume {
+                        attempt: a.attempt,
+                        intent: intent()?,
+                        meta: meta.clone(),
+                        endpoint,
+                    },
+                    history,
+                ),
+                None => NodeInit::Pending(
+                    NodeStart::Recreate {
+                        attempt: a.attempt,
+                        intent: intent()?,
+                        endpoint,
+                    },
+                    history,
+                ),
             },
-            AttemptPhase::RetryableFailed if a.attempt < retries => {
-                NodeInit::Pending(NodeStart::Fresh { attempt: a.attempt + 1 })
+            AttemptPhase::RetryableFailed => {
+                let left = match a.error.as_ref().and_then(|e| e.origin) {
+                    Some(tern_agent_api::error::ErrorOrigin::System) => {
+                        history.system_failures <= self.inner.retry.system_retries
+                    }
+                    _ => history.user_failures <= retries,
+                };
+                if left {
+                    NodeInit::Pending(
+                        NodeStart::Fresh {
+                            attempt: a.attempt + 1,
+                        },
+                        history,
+                    )
+                } else {
+                    NodeInit::Failed(recorded_error())
+                }
             }
-            AttemptPhase::Aborted => NodeInit::Pending(NodeStart::Fresh { attempt: a.attempt + 1 }),
-            AttemptPhase::RetryableFailed | AttemptPhase::Failed => NodeInit::Failed(recorded_error()),
+            AttemptPhase::Aborted => NodeInit::Pending(
+                NodeStart::Fresh {
+                    attempt: a.attempt + 1,
+                },
+                history,
+            ),
+            AttemptPhase::Failed => NodeInit::Failed(recorded_error()),
         })
     }
 
@@ -262,30 +410,69 @@ impl Engine {
         wf: &CompiledWorkflow,
         inputs: &core::LiteralMap,
         init: HashMap<String, NodeInit>,
+        created: std::time::SystemTime,
         events: Events,
     ) -> Result<ExecutionOutcome, EngineError> {
-        let (cancel_tx, cancel_rx) = watch::channel(false);
+        let (signal_tx, signal_rx) = watch::channel(RunSignal::Run);
+        let signal_tx = Arc::new(signal_tx);
         let run = Arc::new(RunCtx {
             store: self.inner.store.clone(),
             data: self.inner.data.clone(),
             data_root: self.inner.data_root.clone(),
             router: self.inner.router.clone(),
             poll: self.inner.poll.clone(),
+            retry: self.inner.retry.clone(),
             execution_id: id.to_owned(),
             events: events.clone(),
-            cancel: cancel_rx,
+            signal: signal_rx,
         });
-        let result = schedule(run, cancel_tx, wf, inputs, init, self.inner.max_parallel).await;
+        let deadline = wf.deadline.map(|d| {
+            let elapsed = std::time::SystemTime::now()
+                .duration_since(created)
+                .unwrap_or_default();
+            std::time::Instant::now() + d.saturating_sub(elapsed)
+        });
+        // An abort requested while nobody drove the execution is carried out now.
+        if self.inner.store.execution_phase(id).await? == Some(ExecutionPhase::Aborting) {
+            let _ = signal_tx.send(RunSignal::Abort);
+        }
+        let _monitor = Monitor::start(self.inner.store.clone(), id.to_owned(), signal_tx.clone());
+        let plan = Plan {
+            wf,
+            wf_inputs: inputs,
+            init,
+            max_parallel: self.inner.max_parallel,
+            deadline,
+        };
+        let result = schedule(run, signal_tx, plan).await;
+        if let Some(source) = result.store_error {
+            return Err(EngineError::Halted {
+                id: id.to_owned(),
+                source,
+            });
+        }
+        match result.stopped_by {
+            Some(RunSignal::Abort) => return self.finish_aborted(id, &events).await,
+            Some(RunSignal::Halt) => {
+                return Err(EngineError::LeaseLost {
+                    id: id.to_owned(),
+                    owner: "another process".into(),
+                })
+            }
+            _ => {}
+        }
         if let Some((node, e)) = result.failure {
-            return self.finish_failed(id, Some(&node), &e, &events).await;
+            return self.finish_failed(id, node.as_deref(), &e, &events).await;
         }
         let mut literals = std::collections::BTreeMap::new();
         for o in &wf.outputs {
             let lit = match &o.source {
                 BindingSource::WorkflowInput(name) => inputs.literals.get(name).cloned(),
-                BindingSource::NodeOutput { node, output } => {
-                    result.outputs.get(node).and_then(|m| m.literals.get(output)).cloned()
-                }
+                BindingSource::NodeOutput { node, output } => result
+                    .outputs
+                    .get(node)
+                    .and_then(|m| m.literals.get(output))
+                    .cloned(),
                 BindingSource::Constant(l) => Some(l.as_ref().clone()),
             };
             match lit {
@@ -303,17 +490,60 @@ impl Engine {
         }
         let outputs = core::LiteralMap { literals };
         let uri = join_uri(&join_uri(&self.inner.data_root, id), "outputs.pb");
-        if let Err(e) = self.inner.data.write(&uri, Bytes::from(outputs.encode_to_vec())).await {
-            return self.finish_failed(id, None, &AgentError::from(e), &events).await;
+        if let Err(e) = self
+            .inner
+            .data
+            .write(&uri, Bytes::from(outputs.encode_to_vec()))
+            .await
+        {
+            return self
+                .finish_failed(id, None, &AgentError::from(e), &events)
+                .await;
         }
-        self.inner.store.finish_execution(id, ExecutionPhase::Succeeded, None, None, Some(&uri)).await?;
-        events.emit(ExecutionEvent::Finished { execution_id: id.to_owned(), phase: ExecutionPhase::Succeeded }).await;
+        self.inner
+            .store
+            .finish_execution(id, ExecutionPhase::Succeeded, None, None, Some(&uri))
+            .await?;
+        events
+            .emit(ExecutionEvent::Finished {
+                execution_id: id.to_owned(),
+                phase: ExecutionPhase::Succeeded,
+            })
+            .await;
         Ok(ExecutionOutcome {
             id: id.to_owned(),
             phase: ExecutionPhase::Succeeded,
             outputs,
             failed_node: None,
             error: None,
+        })
+    }
+
+    async fn finish_aborted(
+        &self,
+        id: &str,
+        events: &Events,
+    ) -> Result<ExecutionOutcome, EngineError> {
+        let error = RecordedError::new(
+            codes::EXECUTION_ABORTED,
+            "aborted; running jobs were deleted",
+        );
+        self.inner
+            .store
+            .finish_execution(id, ExecutionPhase::Aborted, None, Some(&error), None)
+            .await?;
+        events
+            .emit(ExecutionEvent::Finished {
+                execution_id: id.to_owned(),
+                phase: ExecutionPhase::Aborted,
+            })
+            .await;
+        Ok(ExecutionOutcome {
+            id: id.to_owned(),
+            phase: ExecutionPhase::Aborted,
+            outputs: core::LiteralMap::default(),
+            failed_node: None,
+            error: Some(error),
         })
     }
 
@@ -328,9 +558,17 @@ impl Engine {
             Some(n) => format!("node `{n}` failed: {}", e.message),
             None => e.message.clone(),
         };
-        let error = RecordedError { code: e.code.to_string(), message };
-        self.inner.store.finish_execution(id, ExecutionPhase::Failed, node, Some(&error), None).await?;
-        events.emit(ExecutionEvent::Finished { execution_id: id.to_owned(), phase: ExecutionPhase::Failed }).await;
+        let error = RecordedError::new(e.code.to_string(), message);
+        self.inner
+            .store
+            .finish_execution(id, ExecutionPhase::Failed, node, Some(&error), None)
+            .await?;
+        events
+            .emit(ExecutionEvent::Finished {
+                execution_id: id.to_owned(),
+                phase: ExecutionPhase::Failed,
+            })
+            .await;
         Ok(ExecutionOutcome {
             id: id.to_owned(),
             phase: ExecutionPhase::Failed,
@@ -338,5 +576,51 @@ impl Engine {
             failed_node: node.map(str::to_owned),
             error: Some(error),
         })
+    }
+}
+
+fn result_lost(a: &NodeAttemptRecord, why: &str) -> AgentError {
+    AgentError::new(
+        codes::RESULT_LOST,
+        format!(
+            "attempt {} of node {} succeeded but its recorded outputs ({}) cannot be read back: {why}; \
+             the node is not run again",
+            a.attempt, a.node_id, a.output_uri
+        ),
+        tern_agent_api::error::ErrorOrigin::System,
+        tern_agent_api::error::Retry::Permanent,
+        tern_agent_api::error::ErrorClass::Internal,
+    )
+}
+
+/// Watches the execution's row while it is driven: an abort requested by another process
+/// (`tern abort`) becomes the `Abort` signal. Stops with the driver (dropped).
+struct Monitor(tokio::task::JoinHandle<()>);
+
+impl Monitor {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn start(store: StateStore, id: String, signal: Arc<watch::Sender<RunSignal>>) -> Self {
+        Self(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Self::EVERY).await;
+                match store.execution_phase(&id).await {
+                    Ok(Some(ExecutionPhase::Aborting)) => {
+                        let _ = signal.send(RunSignal::Abort);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(execution = %id, error = %e, "cannot read the execution's phase")
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -59,7 +59,7 @@ pub mod codes {
     pub const BAD_RUN_INPUT: &str = "TERN-E303";
     /// `--input` text without `=`, or an input given twice.
     pub const MALFORMED_RUN_INPUT: &str = "TERN-E304";
-    /// A node attempt exceeded the task's timeout.
+    /// A node attempt exceeded the task's timeout (retryable: a user failure).
     pub const NODE_TIMED_OUT: &str = "TERN-E306";
     /// A node could not be run by the engine itself (its inputs could not be assembled,
     /// its task panicked).
@@ -70,6 +70,23 @@ pub mod codes {
     pub const NOT_RECOVERABLE: &str = "TERN-E309";
     /// A running node cancelled because another node failed.
     pub const NODE_CANCELLED: &str = "TERN-E310";
+    /// The node's deadline (all attempts) passed: final.
+    pub const NODE_DEADLINE: &str = "TERN-E311";
+    /// The workflow's deadline passed: final.
+    pub const WORKFLOW_DEADLINE: &str = "TERN-E312";
+    /// The execution was aborted (`tern abort`).
+    pub const EXECUTION_ABORTED: &str = "TERN-E313";
+    /// A job being given up could not be confirmed stopped (DeleteTask, or the re-issued
+    /// CreateTask that finds its handle, not answered): the node is not retried.
+    pub const JOB_UNCONFIRMED: &str = "TERN-E314";
+    /// Another process drives the execution (its lease is live).
+    pub const LEASE_HELD: &str = "TERN-E315";
+    /// This process lost the execution's lease while driving it.
+    pub const LEASE_LOST: &str = "TERN-E316";
+    /// `abort` on an execution that already finished.
+    pub const NOT_ABORTABLE: &str = "TERN-E317";
+    /// A node's recorded result cannot be read back (it is never re-run silently).
+    pub const RESULT_LOST: &str = "TERN-E318";
 
     /// The state database cannot be opened or migrated.
     pub const STORE_OPEN: &str = "TERN-E401";
@@ -95,6 +112,29 @@ pub enum EngineError {
         codes::NOT_RECOVERABLE
     )]
     NotRecoverable { id: String, phase: String },
+    #[error(
+        "[{}] execution {id:?} already finished ({phase}); there is nothing to abort",
+        codes::NOT_ABORTABLE
+    )]
+    NotAbortable { id: String, phase: String },
+    #[error(
+        "[{}] execution {id:?} is being driven by {owner} (its lease runs until {until}); \
+         wait for it, or stop that process first",
+        codes::LEASE_HELD
+    )]
+    LeaseHeld {
+        id: String,
+        owner: String,
+        until: String,
+    },
+    #[error(
+        "[{}] execution {id:?} was taken over by {owner}; this process stopped driving it and left its jobs alone",
+        codes::LEASE_LOST
+    )]
+    LeaseLost { id: String, owner: String },
+    /// The execution stopped because its state could not be saved; `recover` resumes it.
+    #[error("{source}; the execution stopped (its jobs keep running) and `tern recover {id}` resumes it")]
+    Halted { id: String, source: StoreError },
     #[error("{0}")]
     Store(#[from] StoreError),
     /// A data store or agent failure outside any node (e.g. writing workflow outputs).
@@ -107,10 +147,22 @@ impl EngineError {
     pub fn code(&self) -> String {
         match self {
             Self::Parse(e) => e.code.to_owned(),
-            Self::Compile(e) => e.errors.first().map(|e| e.code.to_owned()).unwrap_or_default(),
-            Self::Inputs(e) => e.errors.first().map(|e| e.code.to_owned()).unwrap_or_default(),
+            Self::Compile(e) => e
+                .errors
+                .first()
+                .map(|e| e.code.to_owned())
+                .unwrap_or_default(),
+            Self::Inputs(e) => e
+                .errors
+                .first()
+                .map(|e| e.code.to_owned())
+                .unwrap_or_default(),
             Self::NotFound { .. } => codes::EXECUTION_NOT_FOUND.into(),
             Self::NotRecoverable { .. } => codes::NOT_RECOVERABLE.into(),
+            Self::NotAbortable { .. } => codes::NOT_ABORTABLE.into(),
+            Self::LeaseHeld { .. } => codes::LEASE_HELD.into(),
+            Self::LeaseLost { .. } => codes::LEASE_LOST.into(),
+            Self::Halted { source, .. } => source.code().into(),
             Self::Store(e) => e.code().into(),
             Self::Agent(e) => e.code.to_string(),
         }
@@ -121,7 +173,13 @@ impl EngineError {
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,
-            Self::Parse(_) | Self::Compile(_) | Self::Inputs(_) | Self::NotFound { .. } | Self::NotRecoverable { .. }
+            Self::Parse(_)
+                | Self::Compile(_)
+                | Self::Inputs(_)
+                | Self::NotFound { .. }
+                | Self::NotRecoverable { .. }
+                | Self::NotAbortable { .. }
+                | Self::LeaseHeld { .. }
         )
     }
 }

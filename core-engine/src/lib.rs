@@ -70,11 +70,13 @@ pub mod spec;
 pub mod store;
 
 pub use compile::{CompileError, CompileErrors, CompiledWorkflow, ExecutionMode};
-pub use config::{EngineConfig, PollConfig};
+pub use config::{Backoff, EngineConfig, PollConfig, RetryConfig};
 pub use engine::{Engine, ExecutionDetail, ExecutionOutcome};
 pub use error::{codes, EngineError, InputError, InputErrors};
 pub use exec::events::ExecutionEvent;
 pub use exec::inputs::split_input;
 pub use router::{AgentRouter, Served, ServedTypes};
-pub use spec::{ParseError, WorkflowSpec};
-pub use store::{AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError, StoreError};
+pub use spec::{FailurePolicy, ParseError, WorkflowSpec};
+pub use store::{
+    AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError, StoreError,
+};

@@ -19,8 +19,12 @@ pub struct AgentRouter {
 
 impl fmt::Debug for AgentRouter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let routes: BTreeMap<&String, String> = self.routes.iter().map(|(k, v)| (k, v.describe())).collect();
-        f.debug_struct("AgentRouter").field("default", &self.default.describe()).field("routes", &routes).finish()
+        let routes: BTreeMap<&String, String> =
+            self.routes.iter().map(|(k, v)| (k, v.describe())).collect();
+        f.debug_struct("AgentRouter")
+            .field("default", &self.default.describe())
+            .field("routes", &routes)
+            .finish()
     }
 }
 
@@ -54,7 +58,11 @@ impl ServedTypes {
     /// The agent serving `category` on the client its type routes to, or a message naming
     /// what that client serves (or why it could not be asked).
     pub fn lookup(&self, category: &TaskCategory) -> Result<&Served, String> {
-        let idx = self.routes.get(&category.name).copied().unwrap_or(self.default);
+        let idx = self
+            .routes
+            .get(&category.name)
+            .copied()
+            .unwrap_or(self.default);
         let Some(catalog) = self.clients.get(idx) else {
             return Err("no agent client is configured".into());
         };
@@ -64,16 +72,27 @@ impl ServedTypes {
                 format!(
                     "no agent at {} serves task type {category}; it serves: {}",
                     catalog.endpoint,
-                    if list.is_empty() { "nothing".to_owned() } else { list.join(", ") }
+                    if list.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        list.join(", ")
+                    }
                 )
             }),
-            Err(e) => Err(format!("the agent server {} could not list its agents: {e}", catalog.endpoint)),
+            Err(e) => Err(format!(
+                "the agent server {} could not list its agents: {e}",
+                catalog.endpoint
+            )),
         }
     }
 
     /// Every served category with its client, for `tern agents`.
     pub fn all(&self) -> Vec<(&TaskCategory, &Served)> {
-        self.clients.iter().filter_map(|c| c.served.as_ref().ok()).flat_map(|m| m.iter()).collect()
+        self.clients
+            .iter()
+            .filter_map(|c| c.served.as_ref().ok())
+            .flat_map(|m| m.iter())
+            .collect()
     }
 }
 
@@ -83,17 +102,45 @@ fn client_key(c: &Arc<dyn AgentClient>) -> usize {
 
 impl AgentRouter {
     pub fn new(default: Arc<dyn AgentClient>) -> Self {
-        Self { default, routes: HashMap::new() }
+        Self {
+            default,
+            routes: HashMap::new(),
+        }
     }
 
     /// Sends every task of `task_type` to `client`.
-    pub fn with_route(mut self, task_type: impl Into<String>, client: Arc<dyn AgentClient>) -> Self {
+    pub fn with_route(
+        mut self,
+        task_type: impl Into<String>,
+        client: Arc<dyn AgentClient>,
+    ) -> Self {
         self.routes.insert(task_type.into(), client);
         self
     }
 
     pub fn client_for(&self, task_type: &str) -> &Arc<dyn AgentClient> {
         self.routes.get(task_type).unwrap_or(&self.default)
+    }
+
+    /// The client recorded as an attempt's owner (its `describe()`), so a job is polled and
+    /// deleted where it was created even if routing changed since; the current route when
+    /// no configured client has that description any more.
+    pub fn owner(&self, task_type: &str, endpoint: &str) -> &Arc<dyn AgentClient> {
+        let current = self.client_for(task_type);
+        if current.describe() == endpoint {
+            return current;
+        }
+        std::iter::once(&self.default)
+            .chain(self.routes.values())
+            .find(|c| c.describe() == endpoint)
+            .unwrap_or_else(|| {
+                tracing::warn!(
+                    task_type,
+                    endpoint,
+                    "the agent recorded with the attempt is no longer configured"
+                );
+                current
+            })
     }
 
     /// Calls `ListAgents` once on each distinct client. A client that fails is recorded
@@ -119,7 +166,11 @@ impl AgentRouter {
             let served = c.list_agents().await.map(|agents| {
                 let mut map = BTreeMap::new();
                 for a in agents {
-                    let mode = if a.is_sync { ExecutionMode::Sync } else { ExecutionMode::Async };
+                    let mode = if a.is_sync {
+                        ExecutionMode::Sync
+                    } else {
+                        ExecutionMode::Async
+                    };
                     #[allow(deprecated)]
                     let mut cats: Vec<TaskCategory> = a
                         .supported_task_categories
@@ -129,7 +180,11 @@ impl AgentRouter {
                     // Older servers only fill the deprecated `supported_task_types` (version 0).
                     #[allow(deprecated)]
                     if cats.is_empty() {
-                        cats = a.supported_task_types.iter().map(|t| TaskCategory::new(t.clone(), 0)).collect();
+                        cats = a
+                            .supported_task_types
+                            .iter()
+                            .map(|t| TaskCategory::new(t.clone(), 0))
+                            .collect();
                     }
                     for cat in cats {
                         map.entry(cat).or_insert_with(|| Served {
@@ -144,6 +199,10 @@ impl AgentRouter {
             ClientCatalog { endpoint, served }
         });
         let clients = futures::future::join_all(asks).await;
-        ServedTypes { clients, routes, default: 0 }
+        ServedTypes {
+            clients,
+            routes,
+            default: 0,
+        }
     }
 }

@@ -41,7 +41,10 @@ impl From<&Reference> for BindingSource {
     fn from(r: &Reference) -> Self {
         match r {
             Reference::WorkflowInput { name } => Self::WorkflowInput(name.clone()),
-            Reference::NodeOutput { node, output } => Self::NodeOutput { node: node.clone(), output: output.clone() },
+            Reference::NodeOutput { node, output } => Self::NodeOutput {
+                node: node.clone(),
+                output: output.clone(),
+            },
         }
     }
 }
@@ -64,7 +67,10 @@ pub struct CompiledNode {
     /// Nodes that must succeed first (data dependencies and `depends_on`), sorted.
     pub upstream: Vec<String>,
     pub retries: u32,
+    /// One attempt's limit (retryable).
     pub timeout: Option<Duration>,
+    /// All attempts' limit (final).
+    pub deadline: Option<Duration>,
     /// Set by [`check_served`]; `None` until agents were discovered.
     pub mode: Option<ExecutionMode>,
     /// Description of the agent client the node is routed to (set with `mode`).
@@ -101,6 +107,9 @@ pub struct CompiledWorkflow {
     pub nodes: Vec<CompiledNode>,
     pub outputs: Vec<WorkflowOutput>,
     pub interface: core::TypedInterface,
+    pub failure_policy: crate::spec::FailurePolicy,
+    /// The whole execution's limit (final).
+    pub deadline: Option<Duration>,
 }
 
 impl CompiledWorkflow {
@@ -149,8 +158,18 @@ pub struct CompileError {
 }
 
 impl CompileError {
-    pub(crate) fn new(code: &'static str, node: Option<&str>, field: Option<String>, message: String) -> Self {
-        Self { code, node: node.map(str::to_owned), field, message }
+    pub(crate) fn new(
+        code: &'static str,
+        node: Option<&str>,
+        field: Option<String>,
+        message: String,
+    ) -> Self {
+        Self {
+            code,
+            node: node.map(str::to_owned),
+            field,
+            message,
+        }
     }
 }
 
@@ -179,7 +198,12 @@ impl std::error::Error for CompileErrors {}
 impl fmt::Display for CompileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(f, "workflow {:?} is invalid ({n} error{}):", self.workflow, if n == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "workflow {:?} is invalid ({n} error{}):",
+            self.workflow,
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.errors {
             write!(f, "\n  {e}")?;
         }

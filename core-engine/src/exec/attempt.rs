@@ -2,19 +2,23 @@
 //!
 //! Order matters for idempotency: the intent row is written before CreateTask, the
 //! resource_meta right after it, the inputs before either. A crash anywhere leaves a
-//! state `recover` can resume without launching a second job.
+//! state `recover` can resume without launching a second job; a failed state write halts
+//! the execution instead of running on state that is not saved.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use prost::Message;
 use tern_agent_api::client::AgentClient;
 use tern_agent_api::datastore::join_uri;
 use tern_agent_api::error::{AgentError, ErrorClass, ErrorOrigin, Retry};
-use tern_agent_api::outputs::check_outputs;
 use tern_agent_api::status::{Phase, TaskStatus};
 use tern_agent_api::{admin, core};
 
+use super::job::{give_up, JobState};
+use super::outputs::collect_outputs;
+use super::poll::poll;
+use super::signal::{self, Interrupt, RunSignal};
 use super::{render, NodeStart, RunCtx, TaskExecutionIntent, NAMESPACE};
 use crate::compile::{CompiledNode, ExecutionMode};
 use crate::error::codes;
@@ -24,15 +28,19 @@ use crate::store::{AttemptPhase, NewAttempt, RecordedError, StoreError};
 /// How an attempt ended.
 pub(crate) enum AttemptEnd {
     Succeeded(core::LiteralMap),
-    /// Failed; retryable or not per the error.
+    /// Failed; retryable or not, user or system, per the error.
     Failed(AgentError),
-    /// Cancelled because another node failed.
+    /// Given up because the driver said so (another node failed, abort, workflow deadline).
     Aborted(AgentError),
+    /// The driver stopped (lease lost, a state write failed: `Some`); nothing was recorded
+    /// and the job, if any, was left alone for `recover`.
+    Halted(Option<StoreError>),
 }
 
-enum Stop {
+pub(crate) enum Stop {
     Error(AgentError),
-    Cancelled,
+    Interrupt(Interrupt),
+    Store(StoreError),
 }
 
 impl From<AgentError> for Stop {
@@ -43,7 +51,13 @@ impl From<AgentError> for Stop {
 
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
-        Self::Error(AgentError::internal(e.code(), e.to_string()))
+        Self::Store(e)
+    }
+}
+
+impl From<Interrupt> for Stop {
+    fn from(i: Interrupt) -> Self {
+        Self::Interrupt(i)
     }
 }
 
@@ -56,14 +70,17 @@ impl From<tern_agent_api::datastore::DataStoreError> for Stop {
 /// A node and the inputs assembled for it.
 pub(crate) struct NodeCtx {
     pub run: Arc<RunCtx>,
-    pub node: CompiledNode,
+    pub node: Arc<CompiledNode>,
     pub inputs: core::LiteralMap,
 }
 
 impl NodeCtx {
     /// `<data root>/<execution id>/<node id>/<attempt>`
     pub fn output_prefix(&self, attempt: u32) -> String {
-        join_uri(&self.run.data_root, &format!("{}/{}/{attempt}", self.run.execution_id, self.node.id))
+        join_uri(
+            &self.run.data_root,
+            &format!("{}/{}/{attempt}", self.run.execution_id, self.node.id),
+        )
     }
 
     /// The node's template as propeller would send it for this attempt: container
@@ -79,11 +96,20 @@ impl NodeCtx {
         template
     }
 
-    fn client(&self) -> Arc<dyn AgentClient> {
-        self.run.router.client_for(&self.node.category.name).clone()
+    /// The client that owns the attempt's job: the one recorded with it when resuming
+    /// (routing may have changed since), else the node's route.
+    fn owner(&self, start: &NodeStart) -> Arc<dyn AgentClient> {
+        match start {
+            NodeStart::Resume { endpoint, .. } | NodeStart::Recreate { endpoint, .. } => self
+                .run
+                .router
+                .owner(&self.node.category.name, endpoint)
+                .clone(),
+            NodeStart::Fresh { .. } => self.run.router.client_for(&self.node.category.name).clone(),
+        }
     }
 
-    fn category(&self) -> admin::TaskCategory {
+    pub fn category(&self) -> admin::TaskCategory {
         self.node.category.to_proto()
     }
 }
@@ -97,114 +123,194 @@ pub(crate) fn human(d: Duration) -> String {
     }
 }
 
+/// The time limits of one attempt.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Limits {
+    /// The task's `timeout`, counted from this attempt's start: a retryable user failure.
+    pub attempt_timeout: Option<Duration>,
+    /// The node's deadline (all attempts): final.
+    pub node_deadline: Option<Instant>,
+    /// Whether the task may run on interruptible capacity this attempt.
+    pub interruptible: bool,
+    pub interruptible_failure_threshold: i32,
+}
+
+impl Limits {
+    /// The earliest limit, and the error it ends the attempt with.
+    fn earliest(&self, started: Instant) -> Option<(Instant, AgentError)> {
+        let timeout = self.attempt_timeout.map(|t| {
+            let e = AgentError::new(
+                codes::NODE_TIMED_OUT,
+                format!("timed out after {} (task timeout)", human(t)),
+                ErrorOrigin::User,
+                Retry::Retryable,
+                ErrorClass::DeadlineExceeded,
+            );
+            (started + t, e)
+        });
+        let deadline = self.node_deadline.map(|at| {
+            let e = AgentError::new(
+                codes::NODE_DEADLINE,
+                "the node's deadline passed",
+                ErrorOrigin::User,
+                Retry::Permanent,
+                ErrorClass::DeadlineExceeded,
+            );
+            (at, e)
+        });
+        match (timeout, deadline) {
+            (Some(a), Some(b)) => Some(if b.0 <= a.0 { b } else { a }),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+fn interrupted_error(s: RunSignal) -> AgentError {
+    let (code, message) = match s {
+        RunSignal::Abort => (codes::EXECUTION_ABORTED, "aborted"),
+        RunSignal::Deadline => (
+            codes::WORKFLOW_DEADLINE,
+            "cancelled: the workflow's deadline passed",
+        ),
+        _ => (
+            codes::NODE_CANCELLED,
+            "cancelled because another node failed",
+        ),
+    };
+    AgentError::new(
+        code,
+        message,
+        ErrorOrigin::System,
+        Retry::Permanent,
+        ErrorClass::FailedPrecondition,
+    )
+}
+
 /// Runs one attempt and records how it ended.
-pub(crate) async fn run_attempt(cx: &NodeCtx, start: NodeStart) -> AttemptEnd {
+pub(crate) async fn run_attempt(cx: &NodeCtx, start: NodeStart, limits: Limits) -> AttemptEnd {
     let attempt = start.attempt();
     let intent = match &start {
-        NodeStart::Fresh { .. } => {
-            TaskExecutionIntent::new(cx.node.template.id.as_ref(), &cx.run.execution_id, &cx.node.id, attempt)
-        }
+        NodeStart::Fresh { .. } => TaskExecutionIntent::new(
+            cx.node.template.id.as_ref(),
+            &cx.run.execution_id,
+            &cx.node.id,
+            attempt,
+        ),
         NodeStart::Recreate { intent, .. } | NodeStart::Resume { intent, .. } => intent.clone(),
     };
-    let mut meta_slot: Option<Vec<u8>> = start_meta(&start);
-    let body = execute(cx, &start, &intent, &mut meta_slot);
-    let result = match cx.node.timeout {
-        Some(limit) => match tokio::time::timeout(limit, body).await {
+    let client = cx.owner(&start);
+    let mut job = JobState::default();
+    let started = Instant::now();
+    let body = execute(cx, &client, &start, &intent, &limits, &mut job);
+    let result = match limits.earliest(started) {
+        Some((at, e)) => match tokio::time::timeout_at(at.into(), body).await {
             Ok(r) => r,
-            Err(_) => {
-                let e = AgentError::new(
-                    codes::NODE_TIMED_OUT,
-                    format!("timed out after {} (task timeout)", human(limit)),
-                    ErrorOrigin::User,
-                    Retry::Permanent,
-                    ErrorClass::DeadlineExceeded,
-                );
-                cancel_remote(cx, meta_slot.as_deref()).await;
-                Err(Stop::Error(e))
-            }
+            Err(_) => Err(Stop::Error(e)),
         },
         None => body.await,
     };
+    let sync = cx.node.mode == Some(ExecutionMode::Sync);
     let (end, phase) = match result {
         Ok(outputs) => (AttemptEnd::Succeeded(outputs), AttemptPhase::Succeeded),
-        Err(Stop::Cancelled) => {
-            cancel_remote(cx, meta_slot.as_deref()).await;
-            let e = AgentError::new(
-                codes::NODE_CANCELLED,
-                "cancelled because another node failed",
-                ErrorOrigin::System,
-                Retry::Permanent,
-                ErrorClass::FailedPrecondition,
-            );
+        Err(Stop::Store(e)) => return AttemptEnd::Halted(Some(e)),
+        Err(Stop::Interrupt(Interrupt::Halt)) => return AttemptEnd::Halted(None),
+        Err(Stop::Interrupt(Interrupt::GiveUp(s))) => {
+            let mut e = interrupted_error(s);
+            if !sync {
+                if let Err(unconfirmed) = give_up(cx, &client, &mut job).await {
+                    e.message = format!("{}; {}", e.message, unconfirmed.message);
+                }
+            }
             (AttemptEnd::Aborted(e), AttemptPhase::Aborted)
         }
         Err(Stop::Error(e)) => {
-            let phase = if e.is_retryable() { AttemptPhase::RetryableFailed } else { AttemptPhase::Failed };
+            // A job being abandoned (timeout, a permanent GetTask error) is deleted first;
+            // if that cannot be confirmed, the failure becomes final: a retry would run
+            // the task a second time next to it.
+            let e = if !sync && job.may_be_alive() {
+                match give_up(cx, &client, &mut job).await {
+                    Ok(()) => e,
+                    Err(unconfirmed) => unconfirmed,
+                }
+            } else {
+                e
+            };
+            let phase = if e.is_retryable() {
+                AttemptPhase::RetryableFailed
+            } else {
+                AttemptPhase::Failed
+            };
             (AttemptEnd::Failed(e), phase)
         }
     };
     let recorded = match &end {
-        AttemptEnd::Failed(e) | AttemptEnd::Aborted(e) => {
-            Some(RecordedError { code: e.code.to_string(), message: e.message.clone() })
-        }
-        AttemptEnd::Succeeded(_) => None,
+        AttemptEnd::Failed(e) | AttemptEnd::Aborted(e) => Some(RecordedError::of(e)),
+        _ => None,
     };
-    if let Err(e) =
-        cx.run.store.set_attempt_phase(&cx.run.execution_id, &cx.node.id, attempt, phase, recorded.as_ref()).await
+    if let Err(e) = cx
+        .run
+        .store
+        .set_attempt_phase(
+            &cx.run.execution_id,
+            &cx.node.id,
+            attempt,
+            phase,
+            recorded.as_ref(),
+        )
+        .await
     {
-        tracing::error!(node = %cx.node.id, attempt, error = %e, "cannot record attempt phase");
+        tracing::error!(node = %cx.node.id, attempt, error = %e, "cannot record attempt phase; halting");
+        return AttemptEnd::Halted(Some(e));
     }
     end
 }
 
-fn start_meta(start: &NodeStart) -> Option<Vec<u8>> {
-    match start {
-        NodeStart::Resume { meta, .. } => Some(meta.clone()),
-        _ => None,
-    }
-}
-
-/// Best-effort DeleteTask for an attempt being abandoned (timeout, cancellation).
-async fn cancel_remote(cx: &NodeCtx, meta: Option<&[u8]>) {
-    let Some(meta) = meta else { return };
-    if cx.node.mode == Some(ExecutionMode::Sync) {
-        return;
-    }
-    #[allow(deprecated)]
-    let req = admin::DeleteTaskRequest {
-        task_type: cx.node.category.name.clone(),
-        resource_meta: meta.to_vec(),
-        task_category: Some(cx.category()),
-    };
-    if let Err(e) = cx.client().delete_task(req).await {
-        tracing::warn!(node = %cx.node.id, error = %e, "DeleteTask failed");
-    }
-}
-
 async fn execute(
     cx: &NodeCtx,
+    client: &Arc<dyn AgentClient>,
     start: &NodeStart,
     intent: &TaskExecutionIntent,
-    meta_slot: &mut Option<Vec<u8>>,
+    limits: &Limits,
+    job: &mut JobState,
 ) -> Result<core::LiteralMap, Stop> {
     let run = &cx.run;
     let node = &cx.node;
     let attempt = start.attempt();
     let prefix = cx.output_prefix(attempt);
     let outputs_uri = join_uri(&prefix, "outputs.pb");
-    let client = cx.client();
     let metadata = admin::TaskExecutionMetadata {
         task_execution_id: Some(intent.to_proto()),
         namespace: NAMESPACE.into(),
         max_attempts: i32::try_from(node.retries.saturating_add(1)).unwrap_or(i32::MAX),
+        interruptible: limits.interruptible,
+        interruptible_failure_threshold: limits.interruptible_failure_threshold,
         ..Default::default()
     };
-    if *run.cancel.borrow() {
-        return Err(Stop::Cancelled);
-    }
-    run.data.write(&join_uri(&prefix, "inputs.pb"), Bytes::from(cx.inputs.encode_to_vec())).await?;
     let template = cx.rendered_template(attempt);
+    let sync = node.mode == Some(ExecutionMode::Sync);
+    // What may already exist of the job, before anything else: an abort or a failure
+    // elsewhere must give up a job this attempt may have started before a crash.
+    match start {
+        NodeStart::Resume { meta, .. } => job.meta = Some(meta.clone()),
+        NodeStart::Recreate { .. } if !sync => job.maybe_created = true,
+        _ => {}
+    }
+    if !sync {
+        job.create = Some(admin::CreateTaskRequest {
+            inputs: Some(cx.inputs.clone()),
+            template: Some(template.clone().into()),
+            output_prefix: prefix.clone(),
+            task_execution_metadata: Some(metadata.clone().into()),
+        });
+    }
+    signal::check(&run.signal)?;
     if !matches!(start, NodeStart::Resume { .. }) {
+        run.data
+            .write(
+                &join_uri(&prefix, "inputs.pb"),
+                Bytes::from(cx.inputs.encode_to_vec()),
+            )
+            .await?;
         // The intent, before the agent hears of the task.
         run.store
             .record_intent(&NewAttempt {
@@ -219,143 +325,110 @@ async fn execute(
             })
             .await?;
     }
-    let status = match node.mode.unwrap_or(ExecutionMode::Async) {
-        ExecutionMode::Sync => {
-            run.store.set_attempt_phase(&run.execution_id, &node.id, attempt, AttemptPhase::Running, None).await?;
-            emit_running(cx, attempt, String::new()).await;
-            let header = admin::CreateRequestHeader {
-                template: Some(template.into()),
-                output_prefix: prefix.clone(),
-                task_execution_metadata: Some(metadata.into()),
-                max_dataset_size_bytes: 0,
-            };
-            TaskStatus::from_resource(client.execute_task_sync(header, cx.inputs.clone()).await?)
-        }
-        ExecutionMode::Async => {
-            let meta = match start {
-                NodeStart::Resume { meta, .. } => meta.clone(),
-                _ => {
-                    let req = admin::CreateTaskRequest {
-                        inputs: Some(cx.inputs.clone()),
-                        template: Some(template.into()),
-                        output_prefix: prefix.clone(),
-                        task_execution_metadata: Some(metadata.into()),
-                    };
-                    let meta = client.create_task(req).await?;
-                    run.store.record_resource_meta(&run.execution_id, &node.id, attempt, &meta).await?;
-                    meta
-                }
-            };
-            *meta_slot = Some(meta.clone());
-            emit_running(cx, attempt, String::new()).await;
-            poll(cx, client.as_ref(), &prefix, meta, attempt).await?
-        }
+    let status = if sync {
+        run.store
+            .set_attempt_phase(
+                &run.execution_id,
+                &node.id,
+                attempt,
+                AttemptPhase::Running,
+                None,
+            )
+            .await?;
+        emit_running(cx, attempt, String::new()).await;
+        let header = admin::CreateRequestHeader {
+            template: Some(template.into()),
+            output_prefix: prefix.clone(),
+            task_execution_metadata: Some(metadata.into()),
+            max_dataset_size_bytes: 0,
+        };
+        TaskStatus::from_resource(client.execute_task_sync(header, cx.inputs.clone()).await?)
+    } else {
+        let meta = match &job.meta {
+            Some(meta) => meta.clone(),
+            None => {
+                let meta = create(cx, client, attempt, job).await?;
+                job.meta = Some(meta.clone());
+                run.store
+                    .record_resource_meta(&run.execution_id, &node.id, attempt, &meta)
+                    .await?;
+                meta
+            }
+        };
+        emit_running(cx, attempt, String::new()).await;
+        poll(cx, client.as_ref(), &prefix, meta, attempt).await?
     };
     if status.phase != Phase::Succeeded {
         let mut e = status.error.clone().unwrap_or_else(|| {
-            AgentError::internal(codes::NODE_INTERNAL, format!("task ended in phase {}", status.phase.as_str_name()))
+            AgentError::internal(
+                codes::NODE_INTERNAL,
+                format!("task ended in phase {}", status.phase.as_str_name()),
+            )
         });
         // Tern agents put "[CODE] " in Resource.message; the code is kept separately.
         if let Some(rest) = e.message.strip_prefix(&format!("[{}] ", e.code)) {
             e.message = rest.to_owned();
         }
+        // The job ended by itself: nothing left to give up.
+        job.meta = None;
+        job.maybe_created = false;
         return Err(Stop::Error(e));
     }
     let outputs = collect_outputs(cx, status, &outputs_uri).await?;
     Ok(outputs)
 }
 
-async fn emit_running(cx: &NodeCtx, attempt: u32, message: String) {
-    cx.run.events.emit(ExecutionEvent::NodeRunning { node: cx.node.id.clone(), attempt, message }).await;
-}
-
-/// GetTask with exponential backoff until a terminal phase (or cancellation).
-async fn poll(
+/// CreateTask, re-issued with the same `task_execution_id` while the agent does not
+/// answer (the agent deduplicates it, so a create that did land is attached to, not
+/// repeated). Bounded by the attempt's limits (the caller's timeout).
+async fn create(
     cx: &NodeCtx,
-    client: &dyn AgentClient,
-    prefix: &str,
-    meta: Vec<u8>,
+    client: &Arc<dyn AgentClient>,
     attempt: u32,
-) -> Result<TaskStatus, Stop> {
-    let cfg = &cx.run.poll;
-    let mut cancel = cx.run.cancel.clone();
-    let mut delay = cfg.initial;
-    let mut failures = 0u32;
-    let mut last_message = String::new();
+    job: &mut JobState,
+) -> Result<Vec<u8>, Stop> {
+    let Some(req) = job.create.clone() else {
+        return Err(Stop::Error(AgentError::internal(
+            codes::NODE_INTERNAL,
+            "no CreateTask request",
+        )));
+    };
+    let backoff = cx.run.poll.backoff();
+    let mut ambiguous = false;
+    let mut n = 0;
     loop {
-        #[allow(deprecated)]
-        let req = admin::GetTaskRequest {
-            task_type: cx.node.category.name.clone(),
-            resource_meta: meta.clone(),
-            task_category: Some(cx.category()),
-            output_prefix: prefix.to_owned(),
-        };
-        match client.get_task(req).await {
-            Ok(resource) => {
-                failures = 0;
-                let status = TaskStatus::from_resource(resource);
-                if status.is_terminal() {
-                    return Ok(status);
+        job.maybe_created = true;
+        match client.create_task(req.clone()).await {
+            Ok(meta) => return Ok(meta),
+            Err(e) if e.is_retryable() => {
+                ambiguous = true;
+                if n == 0 {
+                    emit_running(
+                        cx,
+                        attempt,
+                        format!("CreateTask not answered, re-issuing: {}", e.message),
+                    )
+                    .await;
                 }
-                if !status.message.is_empty() && status.message != last_message {
-                    last_message = status.message.clone();
-                    emit_running(cx, attempt, status.message.clone()).await;
-                }
+                tracing::warn!(node = %cx.node.id, attempt, error = %e, "CreateTask failed; re-issuing it");
             }
-            Err(e) if e.is_retryable() && failures < cfg.max_get_failures => {
-                failures += 1;
-                tracing::warn!(node = %cx.node.id, failures, error = %e, "GetTask failed; polling again");
-            }
-            Err(e) => return Err(Stop::Error(e)),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            changed = cancel.changed() => {
-                if changed.is_err() {
-                    // The execution's driver is gone (its future was dropped: a crash or an
-                    // interrupted run) and this task is being aborted with it. Recording the
-                    // attempt as cancelled (and sending DeleteTask) would make an interruption
-                    // look like a decision and stop `recover` from resuming it: park instead.
-                    std::future::pending::<()>().await;
-                }
-                if *cancel.borrow() {
-                    return Err(Stop::Cancelled);
-                }
+            Err(e) => {
+                job.maybe_created = ambiguous;
+                return Err(Stop::Error(e));
             }
         }
-        delay = cfg.next(delay);
+        signal::sleep(&cx.run.signal, backoff.delay(n)).await?;
+        n += 1;
     }
 }
 
-/// Outputs from the Resource, or (when it carries none and the interface declares some)
-/// from `<prefix>/outputs.pb`, as propeller reads them; checked against the interface
-/// and written to `outputs.pb` unless the agent already did.
-async fn collect_outputs(cx: &NodeCtx, status: TaskStatus, outputs_uri: &str) -> Result<core::LiteralMap, Stop> {
-    let data = &cx.run.data;
-    let interface = cx.node.template.interface.as_ref();
-    let declares = interface.and_then(|i| i.outputs.as_ref()).is_some_and(|o| !o.variables.is_empty());
-    let (outputs, on_disk) = match status.outputs {
-        Some(o) if !o.literals.is_empty() || !declares => (o, false),
-        _ if declares => {
-            let bytes = data.read(outputs_uri).await.map_err(|e| {
-                AgentError::internal(
-                    tern_agent_api::error::codes::OUTPUT_MISMATCH,
-                    format!("the task succeeded without outputs in its Resource and {outputs_uri} cannot be read: {e}"),
-                )
-            })?;
-            let map = core::LiteralMap::decode(bytes).map_err(|e| {
-                AgentError::internal(
-                    tern_agent_api::error::codes::OUTPUT_MISMATCH,
-                    format!("{outputs_uri} is not a LiteralMap: {e}"),
-                )
-            })?;
-            (map, true)
-        }
-        _ => (core::LiteralMap::default(), false),
-    };
-    check_outputs(interface, &outputs)?;
-    if !on_disk && !data.exists(outputs_uri).await? {
-        data.write(outputs_uri, Bytes::from(outputs.encode_to_vec())).await?;
-    }
-    Ok(outputs)
+pub(crate) async fn emit_running(cx: &NodeCtx, attempt: u32, message: String) {
+    cx.run
+        .events
+        .emit(ExecutionEvent::NodeRunning {
+            node: cx.node.id.clone(),
+            attempt,
+            message,
+        })
+        .await;
 }

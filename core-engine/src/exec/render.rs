@@ -49,7 +49,10 @@ impl AttemptPaths {
             "inputprefix" | "outputprefix" => self.prefix.clone(),
             "rawoutputdataprefix" => join_uri(&self.prefix, "raw"),
             "checkpointoutputprefix" => Self::checkpoint(&self.prefix),
-            "prevcheckpointprefix" => self.previous.as_deref().map_or_else(|| "\"\"".to_owned(), Self::checkpoint),
+            "prevcheckpointprefix" => self
+                .previous
+                .as_deref()
+                .map_or_else(|| "\"\"".to_owned(), Self::checkpoint),
             "perretryuniquekey" => self.unique_key.clone(),
             _ => return None,
         })
@@ -60,14 +63,32 @@ impl AttemptPaths {
 /// letters, digits and `-`).
 pub(crate) fn unique_key(execution: &str, node: &str, attempt: u32) -> String {
     let raw = format!("{execution}-{node}-{attempt}");
-    raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// Renders the placeholders of a container template's `command` and `args`; other targets
 /// are left alone.
-pub(crate) fn render_container(template: &mut core::TaskTemplate, paths: &AttemptPaths, inputs: &core::LiteralMap) {
-    let Some(core::task_template::Target::Container(container)) = template.target.as_mut() else { return };
-    for word in container.command.iter_mut().chain(container.args.iter_mut()) {
+pub(crate) fn render_container(
+    template: &mut core::TaskTemplate,
+    paths: &AttemptPaths,
+    inputs: &core::LiteralMap,
+) {
+    let Some(core::task_template::Target::Container(container)) = template.target.as_mut() else {
+        return;
+    };
+    for word in container
+        .command
+        .iter_mut()
+        .chain(container.args.iter_mut())
+    {
         if word.contains("{{") {
             *word = render(word, paths, inputs);
         }
@@ -78,7 +99,9 @@ fn render(text: &str, paths: &AttemptPaths, inputs: &core::LiteralMap) -> String
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
-        let Some(len) = rest[open + 2..].find("}}") else { break };
+        let Some(len) = rest[open + 2..].find("}}") else {
+            break;
+        };
         let whole = &rest[open..open + 2 + len + 2];
         out.push_str(&rest[..open]);
         match resolve(&rest[open + 2..open + 2 + len], paths, inputs) {
@@ -96,7 +119,10 @@ fn resolve(inner: &str, paths: &AttemptPaths, inputs: &core::LiteralMap) -> Opti
     let keyword = name.strip_prefix('.').or_else(|| name.strip_prefix('$'))?;
     let lower = keyword.to_ascii_lowercase();
     if lower.starts_with("inputs.") {
-        return inputs.literals.get(&keyword["inputs.".len()..]).and_then(primitive_text);
+        return inputs
+            .literals
+            .get(&keyword["inputs.".len()..])
+            .and_then(primitive_text);
     }
     paths.value(&lower)
 }
@@ -104,7 +130,9 @@ fn resolve(inner: &str, paths: &AttemptPaths, inputs: &core::LiteralMap) -> Opti
 /// A primitive literal as propeller's template engine prints it (Go's `%v`; timestamps
 /// RFC 3339, durations as Go prints them); `None` for anything else.
 fn primitive_text(literal: &core::Literal) -> Option<String> {
-    let LiteralValue::Scalar(scalar) = literal.value.as_ref()? else { return None };
+    let LiteralValue::Scalar(scalar) = literal.value.as_ref()? else {
+        return None;
+    };
     match scalar.value.as_ref()? {
         ScalarValue::Primitive(p) => Some(match p.value.as_ref()? {
             Primitive::Integer(i) => i.to_string(),
@@ -113,7 +141,8 @@ fn primitive_text(literal: &core::Literal) -> Option<String> {
             Primitive::Boolean(b) => b.to_string(),
             Primitive::Datetime(t) => {
                 let nanos = u32::try_from(t.nanos).ok()?;
-                chrono::DateTime::from_timestamp(t.seconds, nanos)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                chrono::DateTime::from_timestamp(t.seconds, nanos)?
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
             }
             Primitive::Duration(d) => go_duration(d.seconds, d.nanos),
         }),
@@ -130,10 +159,18 @@ fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     // Rust's `{:e}` gives the shortest round-tripping digits: "2.5e0", "-1.234e-7".
     let sci = format!("{f:e}");
@@ -144,7 +181,12 @@ fn go_float(f: f64) -> String {
         return f.to_string();
     }
     let mut out = String::from(mantissa);
-    let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
+    let _ = write!(
+        out,
+        "e{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.unsigned_abs()
+    );
     out
 }
 
@@ -222,45 +264,103 @@ mod tests {
     #[test]
     fn flytekit_entrypoint_args_render_as_propeller_renders_them() {
         let mut t = container(&[
-            "--inputs", "{{.input}}", "--output-prefix", "{{.outputPrefix}}",
-            "--raw-output-data-prefix", "{{.rawOutputDataPrefix}}", "--checkpoint-path", "{{.checkpointOutputPrefix}}",
-            "--prev-checkpoint", "{{.prevCheckpointPrefix}}", "--resolver", "flytekit.core.python_auto_container.default_task_resolver",
+            "--inputs",
+            "{{.input}}",
+            "--output-prefix",
+            "{{.outputPrefix}}",
+            "--raw-output-data-prefix",
+            "{{.rawOutputDataPrefix}}",
+            "--checkpoint-path",
+            "{{.checkpointOutputPrefix}}",
+            "--prev-checkpoint",
+            "{{.prevCheckpointPrefix}}",
+            "--resolver",
+            "flytekit.core.python_auto_container.default_task_resolver",
         ]);
         render_container(&mut t, &paths(None), &core::LiteralMap::default());
         assert_eq!(
             args(&t),
             [
-                "--inputs", "s3://b/e/n0/1/inputs.pb", "--output-prefix", "s3://b/e/n0/1",
-                "--raw-output-data-prefix", "s3://b/e/n0/1/raw", "--checkpoint-path", "s3://b/e/n0/1/_flytecheckpoints",
-                "--prev-checkpoint", "\"\"", "--resolver", "flytekit.core.python_auto_container.default_task_resolver",
+                "--inputs",
+                "s3://b/e/n0/1/inputs.pb",
+                "--output-prefix",
+                "s3://b/e/n0/1",
+                "--raw-output-data-prefix",
+                "s3://b/e/n0/1/raw",
+                "--checkpoint-path",
+                "s3://b/e/n0/1/_flytecheckpoints",
+                "--prev-checkpoint",
+                "\"\"",
+                "--resolver",
+                "flytekit.core.python_auto_container.default_task_resolver",
             ]
         );
-        let mut retry = container(&["{{ .PrevCheckpointPrefix }}", "{{$perRetryUniqueKey}}", "{{ .InputPrefix }}"]);
-        render_container(&mut retry, &paths(Some("s3://b/e/n0/0")), &core::LiteralMap::default());
-        assert_eq!(args(&retry), ["s3://b/e/n0/0/_flytecheckpoints", "e1-n-0-1", "s3://b/e/n0/1"]);
+        let mut retry = container(&[
+            "{{ .PrevCheckpointPrefix }}",
+            "{{$perRetryUniqueKey}}",
+            "{{ .InputPrefix }}",
+        ]);
+        render_container(
+            &mut retry,
+            &paths(Some("s3://b/e/n0/0")),
+            &core::LiteralMap::default(),
+        );
+        assert_eq!(
+            args(&retry),
+            [
+                "s3://b/e/n0/0/_flytecheckpoints",
+                "e1-n-0-1",
+                "s3://b/e/n0/1"
+            ]
+        );
     }
 
     #[test]
     fn primitive_inputs_render_and_everything_else_is_left_for_the_agent() {
         let inputs = LiteralMapBuilder::new()
-            .with("n", &3i64).unwrap()
-            .with("x", &2.5f64).unwrap()
-            .with("big", &1e21f64).unwrap()
-            .with("whole", &3.0f64).unwrap()
-            .with("s", &"a b".to_owned()).unwrap()
-            .with("ok", &true).unwrap()
-            .with("xs", &vec![1i64, 2]).unwrap()
+            .with("n", &3i64)
+            .unwrap()
+            .with("x", &2.5f64)
+            .unwrap()
+            .with("big", &1e21f64)
+            .unwrap()
+            .with("whole", &3.0f64)
+            .unwrap()
+            .with("s", &"a b".to_owned())
+            .unwrap()
+            .with("ok", &true)
+            .unwrap()
+            .with("xs", &vec![1i64, 2])
+            .unwrap()
             .build();
         let mut t = container(&[
-            "n={{.inputs.n}}", "{{ .Inputs.x }}", "{{.inputs.big}}", "{{.inputs.whole}}", "{{.inputs.s}}", "{{.inputs.ok}}",
-            "{{.inputs.xs}}", "{{.inputs.missing}}", "{{.workdir}}", "{{.taskTemplatePath}}", "{{ unclosed",
+            "n={{.inputs.n}}",
+            "{{ .Inputs.x }}",
+            "{{.inputs.big}}",
+            "{{.inputs.whole}}",
+            "{{.inputs.s}}",
+            "{{.inputs.ok}}",
+            "{{.inputs.xs}}",
+            "{{.inputs.missing}}",
+            "{{.workdir}}",
+            "{{.taskTemplatePath}}",
+            "{{ unclosed",
         ]);
         render_container(&mut t, &paths(None), &inputs);
         assert_eq!(
             args(&t),
             [
-                "n=3", "2.5", "1e+21", "3", "a b", "true", "{{.inputs.xs}}", "{{.inputs.missing}}", "{{.workdir}}",
-                "{{.taskTemplatePath}}", "{{ unclosed",
+                "n=3",
+                "2.5",
+                "1e+21",
+                "3",
+                "a b",
+                "true",
+                "{{.inputs.xs}}",
+                "{{.inputs.missing}}",
+                "{{.workdir}}",
+                "{{.taskTemplatePath}}",
+                "{{ unclosed",
             ]
         );
     }
@@ -268,7 +368,10 @@ mod tests {
     #[test]
     fn sql_and_other_targets_are_untouched() {
         let mut t = core::TaskTemplate {
-            target: Some(core::task_template::Target::Sql(core::Sql { statement: "SELECT '{{.input}}'".into(), dialect: 0 })),
+            target: Some(core::task_template::Target::Sql(core::Sql {
+                statement: "SELECT '{{.input}}'".into(),
+                dialect: 0,
+            })),
             ..Default::default()
         };
         let before = t.clone();
@@ -279,14 +382,29 @@ mod tests {
     #[test]
     fn floats_and_durations_print_as_go_prints_them() {
         for (f, want) in [
-            (2.5, "2.5"), (3.0, "3"), (123456.0, "123456"), (1e6, "1e+06"), (1234567.0, "1.234567e+06"), (1e21, "1e+21"),
-            (1.5e-5, "1.5e-05"), (0.0001, "0.0001"), (-0.25, "-0.25"), (0.1 + 0.2, "0.30000000000000004"),
+            (2.5, "2.5"),
+            (3.0, "3"),
+            (123456.0, "123456"),
+            (1e6, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (1e21, "1e+21"),
+            (1.5e-5, "1.5e-05"),
+            (0.0001, "0.0001"),
+            (-0.25, "-0.25"),
+            (0.1 + 0.2, "0.30000000000000004"),
         ] {
             assert_eq!(go_float(f), want, "{f}");
         }
         for ((s, n), want) in [
-            ((0, 0), "0s"), ((1, 500_000_000), "1.5s"), ((3723, 0), "1h2m3s"), ((60, 0), "1m0s"), ((0, 2_000_000), "2ms"),
-            ((0, 1_500), "1.5µs"), ((0, 7), "7ns"), ((-90, 0), "-1m30s"), ((7200, 1), "2h0m0.000000001s"),
+            ((0, 0), "0s"),
+            ((1, 500_000_000), "1.5s"),
+            ((3723, 0), "1h2m3s"),
+            ((60, 0), "1m0s"),
+            ((0, 2_000_000), "2ms"),
+            ((0, 1_500), "1.5µs"),
+            ((0, 7), "7ns"),
+            ((-90, 0), "-1m30s"),
+            ((7200, 1), "2h0m0.000000001s"),
         ] {
             assert_eq!(go_duration(s, n), want, "{s}s {n}ns");
         }

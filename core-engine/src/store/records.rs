@@ -4,6 +4,8 @@ use std::fmt;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
+use tern_agent_api::error::{AgentError, ErrorOrigin};
+
 use super::{unb64, StoreError};
 
 /// Phase of a whole execution.
@@ -11,25 +13,38 @@ use super::{unb64, StoreError};
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum ExecutionPhase {
     Running,
+    /// `tern abort` asked for it; the driver (or `abort` itself) is deleting running jobs.
+    Aborting,
     Succeeded,
     Failed,
+    Aborted,
 }
 
 impl ExecutionPhase {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Running => "RUNNING",
+            Self::Aborting => "ABORTING",
             Self::Succeeded => "SUCCEEDED",
             Self::Failed => "FAILED",
+            Self::Aborted => "ABORTED",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Running, Self::Succeeded, Self::Failed].into_iter().find(|p| p.as_str() == s)
+        [
+            Self::Running,
+            Self::Aborting,
+            Self::Succeeded,
+            Self::Failed,
+            Self::Aborted,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
-        self != Self::Running
+        !matches!(self, Self::Running | Self::Aborting)
     }
 }
 
@@ -52,7 +67,8 @@ pub enum AttemptPhase {
     Failed,
     /// Failed in a way a new attempt may fix.
     RetryableFailed,
-    /// Cancelled (another node failed).
+    /// Given up on the driver's signal (another node failed, abort, workflow deadline);
+    /// its job was deleted.
     Aborted,
 }
 
@@ -69,9 +85,16 @@ impl AttemptPhase {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::RetryableFailed, Self::Aborted]
-            .into_iter()
-            .find(|p| p.as_str() == s)
+        [
+            Self::Queued,
+            Self::Running,
+            Self::Succeeded,
+            Self::Failed,
+            Self::RetryableFailed,
+            Self::Aborted,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
@@ -85,11 +108,40 @@ impl fmt::Display for AttemptPhase {
     }
 }
 
-/// An error as recorded: the code (the agent's, or a TERN-E3xx of the engine) and message.
+/// An error as recorded: the code (the agent's, or a TERN-E3xx of the engine), message,
+/// and (for node attempts) whose failure it was.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RecordedError {
     pub code: String,
     pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<ErrorOrigin>,
+}
+
+impl RecordedError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+            origin: None,
+        }
+    }
+
+    /// An agent's (or the engine's) error as an attempt records it.
+    pub fn of(e: &AgentError) -> Self {
+        Self {
+            code: e.code.to_string(),
+            message: e.message.clone(),
+            origin: Some(e.origin),
+        }
+    }
+}
+
+pub(super) fn origin_str(o: ErrorOrigin) -> &'static str {
+    match o {
+        ErrorOrigin::User => "user",
+        ErrorOrigin::System => "system",
+    }
 }
 
 impl fmt::Display for RecordedError {
@@ -139,23 +191,41 @@ pub(super) const EXECUTION_COLUMNS: &str =
     "id, workflow_name, workflow_ir, phase, failed_node, error_code, error_message, outputs_uri, created_at, updated_at, finished_at";
 
 pub(super) const ATTEMPT_COLUMNS: &str = "node_id, attempt, phase, task_type, task_version, agent_endpoint, intent, \
-     resource_meta, output_uri, error_code, error_message, created_at, updated_at, finished_at";
+     resource_meta, output_uri, error_code, error_message, error_origin, created_at, updated_at, finished_at";
 
 fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row: &'r SqliteRow,
     col: &'static str,
 ) -> Result<T, StoreError> {
-    row.try_get(col).map_err(|e| StoreError::Corrupt { what: format!("column {col}: {e}") })
+    row.try_get(col).map_err(|e| StoreError::Corrupt {
+        what: format!("column {col}: {e}"),
+    })
 }
 
 fn error_of(row: &SqliteRow) -> Result<Option<RecordedError>, StoreError> {
     let code: Option<String> = get(row, "error_code")?;
     let message: Option<String> = get(row, "error_message")?;
-    Ok(code.map(|code| RecordedError { code, message: message.unwrap_or_default() }))
+    Ok(code.map(|code| RecordedError {
+        code,
+        message: message.unwrap_or_default(),
+        origin: None,
+    }))
+}
+
+fn attempt_error_of(row: &SqliteRow) -> Result<Option<RecordedError>, StoreError> {
+    let origin: Option<String> = get(row, "error_origin")?;
+    let origin = match origin.as_deref() {
+        Some("system") => Some(ErrorOrigin::System),
+        Some(_) => Some(ErrorOrigin::User),
+        None => None,
+    };
+    Ok(error_of(row)?.map(|e| RecordedError { origin, ..e }))
 }
 
 fn json(text: &str, what: &str) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: format!("{what}: {e}") })
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
+        what: format!("{what}: {e}"),
+    })
 }
 
 pub(super) fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord, StoreError> {
@@ -164,8 +234,9 @@ pub(super) fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord, Sto
     Ok(ExecutionRecord {
         id: get(row, "id")?,
         workflow_name: get(row, "workflow_name")?,
-        phase: ExecutionPhase::parse(&phase)
-            .ok_or_else(|| StoreError::Corrupt { what: format!("execution phase {phase:?}") })?,
+        phase: ExecutionPhase::parse(&phase).ok_or_else(|| StoreError::Corrupt {
+            what: format!("execution phase {phase:?}"),
+        })?,
         failed_node: get(row, "failed_node")?,
         error: error_of(row)?,
         outputs_uri: get(row, "outputs_uri")?,
@@ -184,17 +255,21 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<NodeAttemptRecord, Sto
     let meta: Option<String> = get(row, "resource_meta")?;
     Ok(NodeAttemptRecord {
         node_id: get(row, "node_id")?,
-        attempt: u32::try_from(attempt).map_err(|_| StoreError::Corrupt { what: format!("attempt {attempt}") })?,
-        phase: AttemptPhase::parse(&phase)
-            .ok_or_else(|| StoreError::Corrupt { what: format!("attempt phase {phase:?}") })?,
+        attempt: u32::try_from(attempt).map_err(|_| StoreError::Corrupt {
+            what: format!("attempt {attempt}"),
+        })?,
+        phase: AttemptPhase::parse(&phase).ok_or_else(|| StoreError::Corrupt {
+            what: format!("attempt phase {phase:?}"),
+        })?,
         task_type: get(row, "task_type")?,
-        task_version: i32::try_from(version)
-            .map_err(|_| StoreError::Corrupt { what: format!("task version {version}") })?,
+        task_version: i32::try_from(version).map_err(|_| StoreError::Corrupt {
+            what: format!("task version {version}"),
+        })?,
         agent_endpoint: get(row, "agent_endpoint")?,
         intent: json(&intent, "intent")?,
         resource_meta: meta.map(|m| unb64(&m, "resource_meta")).transpose()?,
         output_uri: get(row, "output_uri")?,
-        error: error_of(row)?,
+        error: attempt_error_of(row)?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
         finished_at: get(row, "finished_at")?,

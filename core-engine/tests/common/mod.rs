@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,13 +10,15 @@ use tern_agent_api::core::literal::Value as LitValue;
 use tern_agent_api::core::primitive::Value as Prim;
 use tern_agent_api::core::scalar::Value as ScalarValue;
 use tern_agent_api::prelude::*;
-use tern_core_engine::{AgentRouter, Engine, EngineConfig, PollConfig};
+use tern_core_engine::{AgentRouter, Backoff, Engine, EngineConfig, PollConfig, RetryConfig};
 use tokio::sync::Notify;
 
 pub fn int(i: i64) -> core::Literal {
     core::Literal {
         value: Some(LitValue::Scalar(Box::new(core::Scalar {
-            value: Some(ScalarValue::Primitive(core::Primitive { value: Some(Prim::Integer(i)) })),
+            value: Some(ScalarValue::Primitive(core::Primitive {
+                value: Some(Prim::Integer(i)),
+            })),
         }))),
         ..Default::default()
     }
@@ -25,7 +27,9 @@ pub fn int(i: i64) -> core::Literal {
 pub fn as_int(l: &core::Literal) -> Option<i64> {
     match &l.value {
         Some(LitValue::Scalar(s)) => match &s.value {
-            Some(ScalarValue::Primitive(core::Primitive { value: Some(Prim::Integer(i)) })) => Some(*i),
+            Some(ScalarValue::Primitive(core::Primitive {
+                value: Some(Prim::Integer(i)),
+            })) => Some(*i),
             _ => None,
         },
         _ => None,
@@ -33,7 +37,10 @@ pub fn as_int(l: &core::Literal) -> Option<i64> {
 }
 
 pub fn out_int(m: &core::LiteralMap, name: &str) -> i64 {
-    m.literals.get(name).and_then(as_int).unwrap_or_else(|| panic!("no integer output {name:?} in {m:?}"))
+    m.literals
+        .get(name)
+        .and_then(as_int)
+        .unwrap_or_else(|| panic!("no integer output {name:?} in {m:?}"))
 }
 
 /// One call an agent received.
@@ -55,10 +62,16 @@ pub struct Log {
 
 impl Log {
     pub fn push(&self, op: &'static str, ctx: &TaskContext) {
-        let id = ctx.execution.as_ref().and_then(|m| m.task_execution_id.as_ref());
+        let id = ctx
+            .execution
+            .as_ref()
+            .and_then(|m| m.task_execution_id.as_ref());
         self.calls.lock().unwrap().push(Call {
             op,
-            node: id.and_then(|i| i.node_execution_id.as_ref()).map(|n| n.node_id.clone()).unwrap_or_default(),
+            node: id
+                .and_then(|i| i.node_execution_id.as_ref())
+                .map(|n| n.node_id.clone())
+                .unwrap_or_default(),
             attempt: id.map(|i| i.retry_attempt).unwrap_or_default(),
             key: ctx.idempotency_key.as_ref().map(|k| k.to_string()),
             execution: ctx.execution.as_deref().cloned(),
@@ -99,10 +112,19 @@ impl SyncAgent for Echo {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new(self.task_type, 0)]
     }
-    async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError> {
+    async fn execute(
+        &self,
+        ctx: &TaskContext,
+        task: TaskRequest,
+    ) -> Result<TaskStatus, AgentError> {
         self.log.push("execute", ctx);
         let names = declared_outputs(&task.template);
-        let literals = task.inputs.literals.into_iter().filter(|(k, _)| names.contains(k)).collect();
+        let literals = task
+            .inputs
+            .literals
+            .into_iter()
+            .filter(|(k, _)| names.contains(k))
+            .collect();
         Ok(TaskStatus::succeeded(Some(core::LiteralMap { literals })))
     }
 }
@@ -122,12 +144,19 @@ impl SyncAgent for Fail {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new("fail", 0)]
     }
-    async fn execute(&self, ctx: &TaskContext, _task: TaskRequest) -> Result<TaskStatus, AgentError> {
+    async fn execute(
+        &self,
+        ctx: &TaskContext,
+        _task: TaskRequest,
+    ) -> Result<TaskStatus, AgentError> {
         if let Some(d) = &self.after_get_of {
             d.get_called.notified().await;
         }
         self.log.push("execute", ctx);
-        Ok(TaskStatus::failed(AgentError::user("TEST-E001", "refuses negative input")))
+        Ok(TaskStatus::failed(AgentError::user(
+            "TEST-E001",
+            "refuses negative input",
+        )))
     }
 }
 
@@ -158,6 +187,15 @@ pub struct Double {
     pub get_called: Notify,
     jobs: Mutex<HashMap<String, Job>>,
     pub jobs_started: AtomicUsize,
+    /// Faults: the next N GetTask calls fail with UNAVAILABLE (an agent outage).
+    pub get_outage: AtomicU32,
+    /// The next N CreateTask calls start (or find) the job, then answer UNAVAILABLE (a
+    /// create whose answer was lost).
+    pub lost_create_answers: AtomicU32,
+    /// DeleteTask answers UNAVAILABLE.
+    pub delete_unavailable: AtomicBool,
+    /// Failed attempts fail as the user's error (INVALID_ARGUMENT) instead of a system one.
+    pub fail_as_user: bool,
 }
 
 impl Double {
@@ -174,6 +212,10 @@ impl Double {
             get_called: Notify::new(),
             jobs: Mutex::new(HashMap::new()),
             jobs_started: AtomicUsize::new(0),
+            get_outage: AtomicU32::new(0),
+            lost_create_answers: AtomicU32::new(0),
+            delete_unavailable: AtomicBool::new(false),
+            fail_as_user: false,
         }
     }
 }
@@ -186,24 +228,55 @@ impl AsyncAgent for Double {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new(self.task_type, 0)]
     }
-    async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError> {
+    async fn create(
+        &self,
+        ctx: &TaskContext,
+        task: TaskRequest,
+    ) -> Result<ResourceMeta, AgentError> {
         self.log.push("create", ctx);
-        let key =
-            ctx.idempotency_key.as_ref().map(|k| k.to_string()).ok_or_else(|| AgentError::user("TEST", "no key"))?;
+        let key = ctx
+            .idempotency_key
+            .as_ref()
+            .map(|k| k.to_string())
+            .ok_or_else(|| AgentError::user("TEST", "no key"))?;
         let x = task.inputs.literals.get("x").and_then(as_int).unwrap_or(0);
-        let attempt =
-            ctx.execution.as_ref().and_then(|m| m.task_execution_id.as_ref()).map(|i| i.retry_attempt).unwrap_or(0);
+        let attempt = ctx
+            .execution
+            .as_ref()
+            .and_then(|m| m.task_execution_id.as_ref())
+            .map(|i| i.retry_attempt)
+            .unwrap_or(0);
         {
             let mut jobs = self.jobs.lock().unwrap();
             if !jobs.contains_key(&key) {
                 self.jobs_started.fetch_add(1, Ordering::SeqCst);
-                let polls = if attempt < self.fail_first_attempts { 0 } else { self.polls };
-                jobs.insert(key.clone(), Job { x: if attempt < self.fail_first_attempts { -1 } else { x }, polls });
+                let polls = if attempt < self.fail_first_attempts {
+                    0
+                } else {
+                    self.polls
+                };
+                jobs.insert(
+                    key.clone(),
+                    Job {
+                        x: if attempt < self.fail_first_attempts {
+                            -1
+                        } else {
+                            x
+                        },
+                        polls,
+                    },
+                );
             }
         }
         self.create_called.notify_one();
         if self.hang_create.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
+        }
+        if take_one(&self.lost_create_answers) {
+            return Err(AgentError::unavailable(
+                "TEST-E003",
+                "the answer to CreateTask was lost",
+            ));
         }
         // The output prefix travels in the handle so get can write outputs.pb.
         ResourceMeta::encode(&serde_json::json!({"key": key, "prefix": ctx.output_prefix}))
@@ -211,6 +284,9 @@ impl AsyncAgent for Double {
     async fn get(&self, ctx: &TaskContext, meta: &ResourceMeta) -> Result<TaskStatus, AgentError> {
         self.log.push("get", ctx);
         self.get_called.notify_one();
+        if take_one(&self.get_outage) {
+            return Err(AgentError::unavailable("TEST-E004", "agent outage"));
+        }
         let h: serde_json::Value = meta.decode()?;
         let key = h["key"].as_str().unwrap_or_default().to_owned();
         let prefix = h["prefix"].as_str().unwrap_or_default().to_owned();
@@ -219,28 +295,55 @@ impl AsyncAgent for Double {
         }
         let x = {
             let mut jobs = self.jobs.lock().unwrap();
-            let job = jobs.get_mut(&key).ok_or_else(|| AgentError::not_found("TEST", "unknown job"))?;
+            let job = jobs
+                .get_mut(&key)
+                .ok_or_else(|| AgentError::not_found("TEST", "unknown job"))?;
             if job.polls > 0 {
                 job.polls -= 1;
                 return Ok(TaskStatus::running(format!("{} polls to go", job.polls)));
             }
             job.x
         };
-        if x < 0 {
-            return Ok(TaskStatus::failed(AgentError::unavailable("TEST-E002", "backend hiccup")));
+        if x < 0 && self.fail_as_user {
+            return Ok(TaskStatus::failed(AgentError::user(
+                "TEST-E005",
+                "the task's own error",
+            )));
         }
-        let outputs = core::LiteralMap { literals: [("y".to_owned(), int(2 * x))].into() };
+        if x < 0 {
+            return Ok(TaskStatus::failed(AgentError::unavailable(
+                "TEST-E002",
+                "backend hiccup",
+            )));
+        }
+        let outputs = core::LiteralMap {
+            literals: [("y".to_owned(), int(2 * x))].into(),
+        };
         if self.outputs_in_file {
             let uri = join_uri(&prefix, "outputs.pb");
-            ctx.data_store().write(&uri, prost::Message::encode_to_vec(&outputs).into()).await?;
+            ctx.data_store()
+                .write(&uri, prost::Message::encode_to_vec(&outputs).into())
+                .await?;
             return Ok(TaskStatus::succeeded(None));
         }
         Ok(TaskStatus::succeeded(Some(outputs)))
     }
     async fn delete(&self, ctx: &TaskContext, _meta: &ResourceMeta) -> Result<(), AgentError> {
         self.log.push("delete", ctx);
+        if self.delete_unavailable.load(Ordering::SeqCst) {
+            return Err(AgentError::unavailable(
+                "TEST-E006",
+                "DeleteTask not answered",
+            ));
+        }
         Ok(())
     }
+}
+
+/// Decrements `n` if positive; true when it did.
+fn take_one(n: &AtomicU32) -> bool {
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
+        .is_ok()
 }
 
 /// Async: both branches must be created before either finishes, so they can only
@@ -259,7 +362,11 @@ impl AsyncAgent for Rendezvous {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new("rendezvous", 0)]
     }
-    async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError> {
+    async fn create(
+        &self,
+        ctx: &TaskContext,
+        task: TaskRequest,
+    ) -> Result<ResourceMeta, AgentError> {
         self.log.push("create", ctx);
         let node = ctx
             .execution
@@ -268,7 +375,11 @@ impl AsyncAgent for Rendezvous {
             .and_then(|i| i.node_execution_id.as_ref())
             .map(|n| n.node_id.clone())
             .unwrap_or_default();
-        self.spans.lock().unwrap().entry(node.clone()).or_insert((Instant::now(), None));
+        self.spans
+            .lock()
+            .unwrap()
+            .entry(node.clone())
+            .or_insert((Instant::now(), None));
         self.created.fetch_add(1, Ordering::SeqCst);
         let x = task.inputs.literals.get("x").and_then(as_int).unwrap_or(0);
         ResourceMeta::encode(&serde_json::json!({"node": node, "x": x}))
@@ -282,7 +393,9 @@ impl AsyncAgent for Rendezvous {
         if let Some(span) = self.spans.lock().unwrap().get_mut(&node) {
             span.1.get_or_insert_with(Instant::now);
         }
-        let outputs = core::LiteralMap { literals: [("y".to_owned(), int(h["x"].as_i64().unwrap_or(0)))].into() };
+        let outputs = core::LiteralMap {
+            literals: [("y".to_owned(), int(h["x"].as_i64().unwrap_or(0)))].into(),
+        };
         Ok(TaskStatus::succeeded(Some(outputs)))
     }
     async fn delete(&self, _ctx: &TaskContext, _meta: &ResourceMeta) -> Result<(), AgentError> {
@@ -293,15 +406,42 @@ impl AsyncAgent for Rendezvous {
 pub fn client(dir: &Path, register: impl FnOnce(&mut AgentRegistry)) -> Arc<InProcessClient> {
     let mut registry = AgentRegistry::new();
     register(&mut registry);
-    Arc::new(InProcessClient::new(Arc::new(registry), AgentServices::local(dir.join("data"))))
+    Arc::new(InProcessClient::new(
+        Arc::new(registry),
+        AgentServices::local(dir.join("data")),
+    ))
 }
 
 pub fn fast_poll() -> PollConfig {
-    PollConfig { initial: Duration::from_millis(5), factor: 2, max: Duration::from_millis(20), max_get_failures: 3 }
+    PollConfig {
+        initial: Duration::from_millis(5),
+        factor: 2,
+        max: Duration::from_millis(20),
+        confirm_for: Duration::from_secs(2),
+    }
+}
+
+pub fn fast_retry() -> RetryConfig {
+    RetryConfig {
+        system_retries: 3,
+        backoff: Backoff {
+            initial: Duration::from_millis(5),
+            factor: 2,
+            max: Duration::from_millis(20),
+        },
+        interruptible_failure_threshold: None,
+    }
+}
+
+pub fn fast_config(dir: &Path, router: AgentRouter) -> EngineConfig {
+    let mut config = EngineConfig::new(dir, router);
+    config.poll = fast_poll();
+    config.retry = fast_retry();
+    config
 }
 
 pub async fn engine(dir: &Path, router: AgentRouter) -> Engine {
-    let mut config = EngineConfig::new(dir, router);
-    config.poll = fast_poll();
-    Engine::open(config).await.expect("engine opens")
+    Engine::open(fast_config(dir, router))
+        .await
+        .expect("engine opens")
 }
