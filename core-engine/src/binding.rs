@@ -45,30 +45,17 @@ pub fn parse_binding(value: &serde_yaml::Value) -> Result<BindingExpr, (&'static
         return Ok(BindingExpr::Constant(value.clone()));
     };
     let inner = inner.trim();
-    let bad = || {
-        (
-            codes::BAD_REFERENCE,
-            format!("malformed reference {s:?}: expected ${{inputs.NAME}} or ${{NODE.OUTPUT}}"),
-        )
-    };
+    let bad =
+        || (codes::BAD_REFERENCE, format!("malformed reference {s:?}: expected ${{inputs.NAME}} or ${{NODE.OUTPUT}}"));
     let (head, tail) = inner.split_once('.').ok_or_else(bad)?;
-    let ok = |p: &str| {
-        !p.is_empty()
-            && p.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
+    let ok = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !ok(head) || !ok(tail) {
         return Err(bad());
     }
     Ok(BindingExpr::Reference(if head == "inputs" {
-        Reference::WorkflowInput {
-            name: tail.to_owned(),
-        }
+        Reference::WorkflowInput { name: tail.to_owned() }
     } else {
-        Reference::NodeOutput {
-            node: head.to_owned(),
-            output: tail.to_owned(),
-        }
+        Reference::NodeOutput { node: head.to_owned(), output: tail.to_owned() }
     }))
 }
 
@@ -99,10 +86,7 @@ pub fn yaml_to_json(v: &serde_yaml::Value) -> serde_json::Value {
                 .map(|(k, v)| {
                     let key = match k {
                         Y::String(s) => s.clone(),
-                        other => serde_yaml::to_string(other)
-                            .unwrap_or_default()
-                            .trim_end()
-                            .to_owned(),
+                        other => serde_yaml::to_string(other).unwrap_or_default().trim_end().to_owned(),
                     };
                     (key, yaml_to_json(v))
                 })
@@ -129,19 +113,10 @@ mod tests {
         );
         assert_eq!(
             parse_binding(&s(" ${ first.out-1 } ")).unwrap(),
-            BindingExpr::Reference(Reference::NodeOutput {
-                node: "first".into(),
-                output: "out-1".into()
-            })
+            BindingExpr::Reference(Reference::NodeOutput { node: "first".into(), output: "out-1".into() })
         );
-        assert_eq!(
-            parse_binding(&s("plain")).unwrap(),
-            BindingExpr::Constant(s("plain"))
-        );
-        assert!(matches!(
-            parse_binding(&serde_yaml::Value::Number(3.into())).unwrap(),
-            BindingExpr::Constant(_)
-        ));
+        assert_eq!(parse_binding(&s("plain")).unwrap(), BindingExpr::Constant(s("plain")));
+        assert!(matches!(parse_binding(&serde_yaml::Value::Number(3.into())).unwrap(), BindingExpr::Constant(_)));
         for bad in ["${x}", "${a.b.c}", "${.x}", "hi ${inputs.x}", "${inputs.}"] {
             let (code, msg) = parse_binding(&s(bad)).unwrap_err();
             assert_eq!(code, codes::BAD_REFERENCE);
@@ -152,9 +127,6 @@ mod tests {
     #[test]
     fn yaml_numbers_keep_their_kind() {
         let v: serde_yaml::Value = serde_yaml::from_str("{a: 1, b: 1.5, c: [true, null]}").unwrap();
-        assert_eq!(
-            yaml_to_json(&v),
-            serde_json::json!({"a": 1, "b": 1.5, "c": [true, null]})
-        );
+        assert_eq!(yaml_to_json(&v), serde_json::json!({"a": 1, "b": 1.5, "c": [true, null]}));
     }
 }

@@ -77,11 +77,7 @@ impl PollConfig {
     }
 
     pub(crate) fn backoff(&self) -> Backoff {
-        Backoff {
-            initial: self.initial,
-            factor: self.factor,
-            max: self.max,
-        }
+        Backoff { initial: self.initial, factor: self.factor, max: self.max }
     }
 }
 
@@ -103,11 +99,7 @@ impl Default for RetryConfig {
     fn default() -> Self {
         Self {
             system_retries: 3,
-            backoff: Backoff {
-                initial: Duration::from_millis(200),
-                factor: 2,
-                max: Duration::from_secs(30),
-            },
+            backoff: Backoff { initial: Duration::from_millis(200), factor: 2, max: Duration::from_secs(30) },
             interruptible_failure_threshold: None,
         }
     }
@@ -155,20 +147,13 @@ mod tests {
 
     #[test]
     fn backoff_grows_by_the_factor_up_to_the_cap_and_jitter_stays_in_the_upper_half() {
-        let b = Backoff {
-            initial: Duration::from_millis(100),
-            factor: 2,
-            max: Duration::from_secs(1),
-        };
+        let b = Backoff { initial: Duration::from_millis(100), factor: 2, max: Duration::from_secs(1) };
         let nominal: Vec<u128> = (0..6).map(|n| b.nominal(n).as_millis()).collect();
         assert_eq!(nominal, [100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.nominal(u32::MAX), Duration::from_secs(1));
         for n in 0..6 {
             let d = b.delay(n);
-            assert!(
-                d >= b.nominal(n) / 2 && d <= b.nominal(n),
-                "{d:?} for step {n}"
-            );
+            assert!(d >= b.nominal(n) / 2 && d <= b.nominal(n), "{d:?} for step {n}");
         }
     }
 }

@@ -22,8 +22,8 @@ use crate::exec::{NodeStart, RunCtx, TaskExecutionIntent};
 use crate::router::{AgentRouter, ServedTypes};
 use crate::spec::WorkflowSpec;
 use crate::store::{
-    AttemptPhase, ExecutionPhase, ExecutionRecord, NewExecution, NodeAttemptRecord, RecordedError,
-    StateStore, StoreError,
+    AttemptPhase, ExecutionPhase, ExecutionRecord, NewExecution, NodeAttemptRecord, RecordedError, StateStore,
+    StoreError,
 };
 
 /// How an execution ended.
@@ -161,41 +161,18 @@ impl Engine {
             })
             .await?;
         let events = Events(events);
-        events
-            .emit(ExecutionEvent::Started {
-                execution_id: id.clone(),
-                workflow: wf.name.clone(),
-            })
-            .await;
+        events.emit(ExecutionEvent::Started { execution_id: id.clone(), workflow: wf.name.clone() }).await;
         let exec_root = join_uri(&self.inner.data_root, &id);
-        if let Err(e) = self
-            .inner
-            .data
-            .write(&join_uri(&exec_root, "inputs.pb"), Bytes::from(input_bytes))
-            .await
-        {
+        if let Err(e) = self.inner.data.write(&join_uri(&exec_root, "inputs.pb"), Bytes::from(input_bytes)).await {
             let e = AgentError::from(e);
             return self.finish_failed(&id, None, &e, &events).await;
         }
         let init = wf
             .nodes
             .iter()
-            .map(|n| {
-                (
-                    n.id.clone(),
-                    NodeInit::Pending(NodeStart::Fresh { attempt: 0 }, NodeHistory::default()),
-                )
-            })
+            .map(|n| (n.id.clone(), NodeInit::Pending(NodeStart::Fresh { attempt: 0 }, NodeHistory::default())))
             .collect();
-        self.execute(
-            &id,
-            &wf,
-            &inputs,
-            init,
-            std::time::SystemTime::now(),
-            events,
-        )
-        .await
+        self.execute(&id, &wf, &inputs, init, std::time::SystemTime::now(), events).await
     }
 
     /// Recorded executions, newest first.
@@ -206,10 +183,7 @@ impl Engine {
     /// One execution with its node attempts (errors included), or `NotFound`.
     pub async fn execution(&self, id: &str) -> Result<ExecutionDetail, EngineError> {
         match self.inner.store.get_execution(id).await? {
-            Some((execution, attempts)) => Ok(ExecutionDetail {
-                execution,
-                attempts,
-            }),
+            Some((execution, attempts)) => Ok(ExecutionDetail { execution, attempts }),
             None => Err(EngineError::NotFound { id: id.to_owned() }),
         }
     }
@@ -225,23 +199,14 @@ impl Engine {
     ) -> Result<ExecutionOutcome, EngineError> {
         let detail = self.execution(id).await?;
         if detail.execution.phase.is_terminal() {
-            return Err(EngineError::NotRecoverable {
-                id: id.to_owned(),
-                phase: detail.execution.phase.to_string(),
-            });
+            return Err(EngineError::NotRecoverable { id: id.to_owned(), phase: detail.execution.phase.to_string() });
         }
-        let (yaml, input_bytes) = self
-            .inner
-            .store
-            .execution_source(id)
-            .await?
-            .ok_or_else(|| EngineError::NotFound { id: id.to_owned() })?;
+        let (yaml, input_bytes) =
+            self.inner.store.execution_source(id).await?.ok_or_else(|| EngineError::NotFound { id: id.to_owned() })?;
         let spec = WorkflowSpec::parse(&yaml, &format!("execution {id}"))?;
         let wf = self.compile(&spec).await?;
-        let inputs =
-            core::LiteralMap::decode(input_bytes.as_slice()).map_err(|e| StoreError::Corrupt {
-                what: format!("inputs of execution {id}: {e}"),
-            })?;
+        let inputs = core::LiteralMap::decode(input_bytes.as_slice())
+            .map_err(|e| StoreError::Corrupt { what: format!("inputs of execution {id}: {e}") })?;
         let mut by_node: HashMap<&str, Vec<&NodeAttemptRecord>> = HashMap::new();
         for a in &detail.attempts {
             by_node.entry(a.node_id.as_str()).or_default().push(a);
@@ -258,12 +223,7 @@ impl Engine {
             init.insert(n.id.clone(), state);
         }
         let events = Events(events);
-        events
-            .emit(ExecutionEvent::Started {
-                execution_id: id.to_owned(),
-                workflow: wf.name.clone(),
-            })
-            .await;
+        events.emit(ExecutionEvent::Started { execution_id: id.to_owned(), workflow: wf.name.clone() }).await;
         let created = chrono::DateTime::parse_from_rfc3339(&detail.execution.created_at)
             .map(std::time::SystemTime::from)
             .unwrap_or_else(|_| std::time::SystemTime::now());
@@ -283,10 +243,7 @@ impl Engine {
         match self.inner.store.request_abort(id).await? {
             None => return Err(EngineError::NotFound { id: id.to_owned() }),
             Some(phase) if phase.is_terminal() => {
-                return Err(EngineError::NotAbortable {
-                    id: id.to_owned(),
-                    phase: phase.to_string(),
-                })
+                return Err(EngineError::NotAbortable { id: id.to_owned(), phase: phase.to_string() })
             }
             Some(_) => {}
         }
@@ -294,16 +251,9 @@ impl Engine {
     }
 
     /// Where a node resumes, from its attempts (sorted by attempt number, at least one).
-    async fn resume_state(
-        &self,
-        attempts: &[&NodeAttemptRecord],
-        retries: u32,
-    ) -> Result<NodeInit, EngineError> {
+    async fn resume_state(&self, attempts: &[&NodeAttemptRecord], retries: u32) -> Result<NodeInit, EngineError> {
         let Some(a) = attempts.last() else {
-            return Ok(NodeInit::Pending(
-                NodeStart::Fresh { attempt: 0 },
-                NodeHistory::default(),
-            ));
+            return Ok(NodeInit::Pending(NodeStart::Fresh { attempt: 0 }, NodeHistory::default()));
         };
         let mut history = NodeHistory {
             began: attempts
@@ -312,12 +262,7 @@ impl Engine {
                 .map(std::time::SystemTime::from),
             ..Default::default()
         };
-        for f in attempts.iter().filter(|f| {
-            matches!(
-                f.phase,
-                AttemptPhase::RetryableFailed | AttemptPhase::Failed
-            )
-        }) {
+        for f in attempts.iter().filter(|f| matches!(f.phase, AttemptPhase::RetryableFailed | AttemptPhase::Failed)) {
             match f.error.as_ref().and_then(|e| e.origin) {
                 Some(tern_agent_api::error::ErrorOrigin::System) => history.system_failures += 1,
                 _ => history.user_failures += 1,
@@ -325,17 +270,11 @@ impl Engine {
         }
         let intent = || -> Result<TaskExecutionIntent, EngineError> {
             serde_json::from_value(a.intent.clone()).map_err(|e| {
-                StoreError::Corrupt {
-                    what: format!("intent of {} attempt {}: {e}", a.node_id, a.attempt),
-                }
-                .into()
+                StoreError::Corrupt { what: format!("intent of {} attempt {}: {e}", a.node_id, a.attempt) }.into()
             })
         };
         let recorded_error = || {
-            let e = a
-                .error
-                .clone()
-                .unwrap_or(RecordedError::new(codes::NODE_INTERNAL, "failed"));
+            let e = a.error.clone().unwrap_or(RecordedError::new(codes::NODE_INTERNAL, "failed"));
             AgentError::internal(e.code, e.message)
         };
         let endpoint = a.agent_endpoint.clone();
@@ -349,32 +288,17 @@ impl Engine {
                 },
                 Err(e) => NodeInit::Failed(result_lost(a, &e.to_string())),
             },
-            AttemptPhase::Queued => NodeInit::Pending(
-                NodeStart::Recreate {
-                    attempt: a.attempt,
-                    intent: intent()?,
-                    endpoint,
-                },
-                history,
-            ),
+            AttemptPhase::Queued => {
+                NodeInit::Pending(NodeStart::Recreate { attempt: a.attempt, intent: intent()?, endpoint }, history)
+            }
             AttemptPhase::Running => match &a.resource_meta {
                 Some(meta) => NodeInit::Pending(
-                    NodeStart::Resume {
-                        attempt: a.attempt,
-                        intent: intent()?,
-                        meta: meta.clone(),
-                        endpoint,
-                    },
+                    NodeStart::Resume { attempt: a.attempt, intent: intent()?, meta: meta.clone(), endpoint },
                     history,
                 ),
-                None => NodeInit::Pending(
-                    NodeStart::Recreate {
-                        attempt: a.attempt,
-                        intent: intent()?,
-                        endpoint,
-                    },
-                    history,
-                ),
+                None => {
+                    NodeInit::Pending(NodeStart::Recreate { attempt: a.attempt, intent: intent()?, endpoint }, history)
+                }
             },
             AttemptPhase::RetryableFailed => {
                 let left = match a.error.as_ref().and_then(|e| e.origin) {
@@ -384,22 +308,12 @@ impl Engine {
                     _ => history.user_failures <= retries,
                 };
                 if left {
-                    NodeInit::Pending(
-                        NodeStart::Fresh {
-                            attempt: a.attempt + 1,
-                        },
-                        history,
-                    )
+                    NodeInit::Pending(NodeStart::Fresh { attempt: a.attempt + 1 }, history)
                 } else {
                     NodeInit::Failed(recorded_error())
                 }
             }
-            AttemptPhase::Aborted => NodeInit::Pending(
-                NodeStart::Fresh {
-                    attempt: a.attempt + 1,
-                },
-                history,
-            ),
+            AttemptPhase::Aborted => NodeInit::Pending(NodeStart::Fresh { attempt: a.attempt + 1 }, history),
             AttemptPhase::Failed => NodeInit::Failed(recorded_error()),
         })
     }
@@ -427,9 +341,7 @@ impl Engine {
             signal: signal_rx,
         });
         let deadline = wf.deadline.map(|d| {
-            let elapsed = std::time::SystemTime::now()
-                .duration_since(created)
-                .unwrap_or_default();
+            let elapsed = std::time::SystemTime::now().duration_since(created).unwrap_or_default();
             std::time::Instant::now() + d.saturating_sub(elapsed)
         });
         // An abort requested while nobody drove the execution is carried out now.
@@ -437,27 +349,15 @@ impl Engine {
             let _ = signal_tx.send(RunSignal::Abort);
         }
         let _monitor = Monitor::start(self.inner.store.clone(), id.to_owned(), signal_tx.clone());
-        let plan = Plan {
-            wf,
-            wf_inputs: inputs,
-            init,
-            max_parallel: self.inner.max_parallel,
-            deadline,
-        };
+        let plan = Plan { wf, wf_inputs: inputs, init, max_parallel: self.inner.max_parallel, deadline };
         let result = schedule(run, signal_tx, plan).await;
         if let Some(source) = result.store_error {
-            return Err(EngineError::Halted {
-                id: id.to_owned(),
-                source,
-            });
+            return Err(EngineError::Halted { id: id.to_owned(), source });
         }
         match result.stopped_by {
             Some(RunSignal::Abort) => return self.finish_aborted(id, &events).await,
             Some(RunSignal::Halt) => {
-                return Err(EngineError::LeaseLost {
-                    id: id.to_owned(),
-                    owner: "another process".into(),
-                })
+                return Err(EngineError::LeaseLost { id: id.to_owned(), owner: "another process".into() })
             }
             _ => {}
         }
@@ -468,11 +368,9 @@ impl Engine {
         for o in &wf.outputs {
             let lit = match &o.source {
                 BindingSource::WorkflowInput(name) => inputs.literals.get(name).cloned(),
-                BindingSource::NodeOutput { node, output } => result
-                    .outputs
-                    .get(node)
-                    .and_then(|m| m.literals.get(output))
-                    .cloned(),
+                BindingSource::NodeOutput { node, output } => {
+                    result.outputs.get(node).and_then(|m| m.literals.get(output)).cloned()
+                }
                 BindingSource::Constant(l) => Some(l.as_ref().clone()),
             };
             match lit {
@@ -490,26 +388,11 @@ impl Engine {
         }
         let outputs = core::LiteralMap { literals };
         let uri = join_uri(&join_uri(&self.inner.data_root, id), "outputs.pb");
-        if let Err(e) = self
-            .inner
-            .data
-            .write(&uri, Bytes::from(outputs.encode_to_vec()))
-            .await
-        {
-            return self
-                .finish_failed(id, None, &AgentError::from(e), &events)
-                .await;
+        if let Err(e) = self.inner.data.write(&uri, Bytes::from(outputs.encode_to_vec())).await {
+            return self.finish_failed(id, None, &AgentError::from(e), &events).await;
         }
-        self.inner
-            .store
-            .finish_execution(id, ExecutionPhase::Succeeded, None, None, Some(&uri))
-            .await?;
-        events
-            .emit(ExecutionEvent::Finished {
-                execution_id: id.to_owned(),
-                phase: ExecutionPhase::Succeeded,
-            })
-            .await;
+        self.inner.store.finish_execution(id, ExecutionPhase::Succeeded, None, None, Some(&uri)).await?;
+        events.emit(ExecutionEvent::Finished { execution_id: id.to_owned(), phase: ExecutionPhase::Succeeded }).await;
         Ok(ExecutionOutcome {
             id: id.to_owned(),
             phase: ExecutionPhase::Succeeded,
@@ -519,25 +402,10 @@ impl Engine {
         })
     }
 
-    async fn finish_aborted(
-        &self,
-        id: &str,
-        events: &Events,
-    ) -> Result<ExecutionOutcome, EngineError> {
-        let error = RecordedError::new(
-            codes::EXECUTION_ABORTED,
-            "aborted; running jobs were deleted",
-        );
-        self.inner
-            .store
-            .finish_execution(id, ExecutionPhase::Aborted, None, Some(&error), None)
-            .await?;
-        events
-            .emit(ExecutionEvent::Finished {
-                execution_id: id.to_owned(),
-                phase: ExecutionPhase::Aborted,
-            })
-            .await;
+    async fn finish_aborted(&self, id: &str, events: &Events) -> Result<ExecutionOutcome, EngineError> {
+        let error = RecordedError::new(codes::EXECUTION_ABORTED, "aborted; running jobs were deleted");
+        self.inner.store.finish_execution(id, ExecutionPhase::Aborted, None, Some(&error), None).await?;
+        events.emit(ExecutionEvent::Finished { execution_id: id.to_owned(), phase: ExecutionPhase::Aborted }).await;
         Ok(ExecutionOutcome {
             id: id.to_owned(),
             phase: ExecutionPhase::Aborted,
@@ -559,16 +427,8 @@ impl Engine {
             None => e.message.clone(),
         };
         let error = RecordedError::new(e.code.to_string(), message);
-        self.inner
-            .store
-            .finish_execution(id, ExecutionPhase::Failed, node, Some(&error), None)
-            .await?;
-        events
-            .emit(ExecutionEvent::Finished {
-                execution_id: id.to_owned(),
-                phase: ExecutionPhase::Failed,
-            })
-            .await;
+        self.inner.store.finish_execution(id, ExecutionPhase::Failed, node, Some(&error), None).await?;
+        events.emit(ExecutionEvent::Finished { execution_id: id.to_owned(), phase: ExecutionPhase::Failed }).await;
         Ok(ExecutionOutcome {
             id: id.to_owned(),
             phase: ExecutionPhase::Failed,

@@ -112,21 +112,14 @@ pub enum EngineError {
         codes::NOT_RECOVERABLE
     )]
     NotRecoverable { id: String, phase: String },
-    #[error(
-        "[{}] execution {id:?} already finished ({phase}); there is nothing to abort",
-        codes::NOT_ABORTABLE
-    )]
+    #[error("[{}] execution {id:?} already finished ({phase}); there is nothing to abort", codes::NOT_ABORTABLE)]
     NotAbortable { id: String, phase: String },
     #[error(
         "[{}] execution {id:?} is being driven by {owner} (its lease runs until {until}); \
          wait for it, or stop that process first",
         codes::LEASE_HELD
     )]
-    LeaseHeld {
-        id: String,
-        owner: String,
-        until: String,
-    },
+    LeaseHeld { id: String, owner: String, until: String },
     #[error(
         "[{}] execution {id:?} was taken over by {owner}; this process stopped driving it and left its jobs alone",
         codes::LEASE_LOST
@@ -147,16 +140,8 @@ impl EngineError {
     pub fn code(&self) -> String {
         match self {
             Self::Parse(e) => e.code.to_owned(),
-            Self::Compile(e) => e
-                .errors
-                .first()
-                .map(|e| e.code.to_owned())
-                .unwrap_or_default(),
-            Self::Inputs(e) => e
-                .errors
-                .first()
-                .map(|e| e.code.to_owned())
-                .unwrap_or_default(),
+            Self::Compile(e) => e.errors.first().map(|e| e.code.to_owned()).unwrap_or_default(),
+            Self::Inputs(e) => e.errors.first().map(|e| e.code.to_owned()).unwrap_or_default(),
             Self::NotFound { .. } => codes::EXECUTION_NOT_FOUND.into(),
             Self::NotRecoverable { .. } => codes::NOT_RECOVERABLE.into(),
             Self::NotAbortable { .. } => codes::NOT_ABORTABLE.into(),

@@ -77,6 +77,4 @@ pub use exec::events::ExecutionEvent;
 pub use exec::inputs::split_input;
 pub use router::{AgentRouter, Served, ServedTypes};
 pub use spec::{FailurePolicy, ParseError, WorkflowSpec};
-pub use store::{
-    AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError, StoreError,
-};
+pub use store::{AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError, StoreError};

@@ -19,12 +19,8 @@ pub struct AgentRouter {
 
 impl fmt::Debug for AgentRouter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let routes: BTreeMap<&String, String> =
-            self.routes.iter().map(|(k, v)| (k, v.describe())).collect();
-        f.debug_struct("AgentRouter")
-            .field("default", &self.default.describe())
-            .field("routes", &routes)
-            .finish()
+        let routes: BTreeMap<&String, String> = self.routes.iter().map(|(k, v)| (k, v.describe())).collect();
+        f.debug_struct("AgentRouter").field("default", &self.default.describe()).field("routes", &routes).finish()
     }
 }
 
@@ -58,11 +54,7 @@ impl ServedTypes {
     /// The agent serving `category` on the client its type routes to, or a message naming
     /// what that client serves (or why it could not be asked).
     pub fn lookup(&self, category: &TaskCategory) -> Result<&Served, String> {
-        let idx = self
-            .routes
-            .get(&category.name)
-            .copied()
-            .unwrap_or(self.default);
+        let idx = self.routes.get(&category.name).copied().unwrap_or(self.default);
         let Some(catalog) = self.clients.get(idx) else {
             return Err("no agent client is configured".into());
         };
@@ -72,27 +64,16 @@ impl ServedTypes {
                 format!(
                     "no agent at {} serves task type {category}; it serves: {}",
                     catalog.endpoint,
-                    if list.is_empty() {
-                        "nothing".to_owned()
-                    } else {
-                        list.join(", ")
-                    }
+                    if list.is_empty() { "nothing".to_owned() } else { list.join(", ") }
                 )
             }),
-            Err(e) => Err(format!(
-                "the agent server {} could not list its agents: {e}",
-                catalog.endpoint
-            )),
+            Err(e) => Err(format!("the agent server {} could not list its agents: {e}", catalog.endpoint)),
         }
     }
 
     /// Every served category with its client, for `tern agents`.
     pub fn all(&self) -> Vec<(&TaskCategory, &Served)> {
-        self.clients
-            .iter()
-            .filter_map(|c| c.served.as_ref().ok())
-            .flat_map(|m| m.iter())
-            .collect()
+        self.clients.iter().filter_map(|c| c.served.as_ref().ok()).flat_map(|m| m.iter()).collect()
     }
 }
 
@@ -102,18 +83,11 @@ fn client_key(c: &Arc<dyn AgentClient>) -> usize {
 
 impl AgentRouter {
     pub fn new(default: Arc<dyn AgentClient>) -> Self {
-        Self {
-            default,
-            routes: HashMap::new(),
-        }
+        Self { default, routes: HashMap::new() }
     }
 
     /// Sends every task of `task_type` to `client`.
-    pub fn with_route(
-        mut self,
-        task_type: impl Into<String>,
-        client: Arc<dyn AgentClient>,
-    ) -> Self {
+    pub fn with_route(mut self, task_type: impl Into<String>, client: Arc<dyn AgentClient>) -> Self {
         self.routes.insert(task_type.into(), client);
         self
     }
@@ -130,17 +104,12 @@ impl AgentRouter {
         if current.describe() == endpoint {
             return current;
         }
-        std::iter::once(&self.default)
-            .chain(self.routes.values())
-            .find(|c| c.describe() == endpoint)
-            .unwrap_or_else(|| {
-                tracing::warn!(
-                    task_type,
-                    endpoint,
-                    "the agent recorded with the attempt is no longer configured"
-                );
+        std::iter::once(&self.default).chain(self.routes.values()).find(|c| c.describe() == endpoint).unwrap_or_else(
+            || {
+                tracing::warn!(task_type, endpoint, "the agent recorded with the attempt is no longer configured");
                 current
-            })
+            },
+        )
     }
 
     /// Calls `ListAgents` once on each distinct client. A client that fails is recorded
@@ -166,11 +135,7 @@ impl AgentRouter {
             let served = c.list_agents().await.map(|agents| {
                 let mut map = BTreeMap::new();
                 for a in agents {
-                    let mode = if a.is_sync {
-                        ExecutionMode::Sync
-                    } else {
-                        ExecutionMode::Async
-                    };
+                    let mode = if a.is_sync { ExecutionMode::Sync } else { ExecutionMode::Async };
                     #[allow(deprecated)]
                     let mut cats: Vec<TaskCategory> = a
                         .supported_task_categories
@@ -180,11 +145,7 @@ impl AgentRouter {
                     // Older servers only fill the deprecated `supported_task_types` (version 0).
                     #[allow(deprecated)]
                     if cats.is_empty() {
-                        cats = a
-                            .supported_task_types
-                            .iter()
-                            .map(|t| TaskCategory::new(t.clone(), 0))
-                            .collect();
+                        cats = a.supported_task_types.iter().map(|t| TaskCategory::new(t.clone(), 0)).collect();
                     }
                     for cat in cats {
                         map.entry(cat).or_insert_with(|| Served {
@@ -199,10 +160,6 @@ impl AgentRouter {
             ClientCatalog { endpoint, served }
         });
         let clients = futures::future::join_all(asks).await;
-        ServedTypes {
-            clients,
-            routes,
-            default: 0,
-        }
+        ServedTypes { clients, routes, default: 0 }
     }
 }

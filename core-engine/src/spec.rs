@@ -90,19 +90,11 @@ impl<'de> Deserialize<'de> for InputSpec {
                 f.write_str("a type expression or a mapping {type, default, description}")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<InputSpec, E> {
-                Ok(InputSpec {
-                    ty: TypeSpec::parse(s).map_err(E::custom)?,
-                    default: None,
-                    description: None,
-                })
+                Ok(InputSpec { ty: TypeSpec::parse(s).map_err(E::custom)?, default: None, description: None })
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InputSpec, A::Error> {
                 let d = InputDecl::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(InputSpec {
-                    ty: d.ty,
-                    default: d.default,
-                    description: d.description,
-                })
+                Ok(InputSpec { ty: d.ty, default: d.default, description: d.description })
             }
         }
         d.deserialize_any(V)
@@ -293,10 +285,7 @@ pub struct TypeSpec {
 impl TypeSpec {
     pub fn parse(text: &str) -> Result<Self, String> {
         parse_type_expr(text)
-            .map(|ty| Self {
-                text: text.trim().to_owned(),
-                ty,
-            })
+            .map(|ty| Self { text: text.trim().to_owned(), ty })
             .map_err(|e| format!("[{}] {e}", e.code()))
     }
 }
@@ -322,14 +311,9 @@ pub struct NodeId(pub String);
 impl NodeId {
     pub fn parse(s: &str) -> Result<Self, String> {
         let mut chars = s.chars();
-        let ok_first = chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        let ok_first = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
         if !ok_first || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(format!(
-                "[{}] invalid node id {s:?}: ids match [A-Za-z_][A-Za-z0-9_-]*",
-                codes::BAD_NODE_ID
-            ));
+            return Err(format!("[{}] invalid node id {s:?}: ids match [A-Za-z_][A-Za-z0-9_-]*", codes::BAD_NODE_ID));
         }
         if s == "inputs" {
             return Err(format!(
@@ -367,16 +351,12 @@ pub struct DurationSpec {
 
 impl DurationSpec {
     pub fn parse(text: &str) -> Result<Self, String> {
-        let bad =
-            |why: String| format!("[{}] invalid duration {text:?}: {why}", codes::BAD_DURATION);
+        let bad = |why: String| format!("[{}] invalid duration {text:?}: {why}", codes::BAD_DURATION);
         let d = tern_type_transformers::parse::parse_duration(text.trim()).map_err(bad)?;
         if d.seconds < 0 || d.nanos < 0 || (d.seconds == 0 && d.nanos == 0) {
             return Err(bad("must be positive".into()));
         }
-        Ok(Self {
-            text: text.trim().to_owned(),
-            duration: Duration::new(d.seconds as u64, d.nanos as u32),
-        })
+        Ok(Self { text: text.trim().to_owned(), duration: Duration::new(d.seconds as u64, d.nanos as u32) })
     }
 }
 
@@ -420,10 +400,7 @@ pub struct ParseError {
 impl ParseError {
     fn render(&self) -> String {
         match (self.line, self.column) {
-            (Some(l), Some(c)) => format!(
-                "{}:{l}:{c}: [{}] {}",
-                self.source_name, self.code, self.message
-            ),
+            (Some(l), Some(c)) => format!("{}:{l}:{c}: [{}] {}", self.source_name, self.code, self.message),
             _ => format!("{}: [{}] {}", self.source_name, self.code, self.message),
         }
     }
@@ -439,11 +416,7 @@ impl ParseError {
             }
         }
         // Errors raised by our own deserializers carry their code as "[TERN-Exxx] ".
-        let mut code = if message.contains("unknown field") {
-            codes::UNKNOWN_KEY
-        } else {
-            codes::YAML
-        };
+        let mut code = if message.contains("unknown field") { codes::UNKNOWN_KEY } else { codes::YAML };
         if let Some(start) = message.find("[TERN-E") {
             let tail = &message[start + 1..];
             if let Some(end) = tail.find(']') {
@@ -462,16 +435,9 @@ impl ParseError {
 }
 
 fn static_code(code: &str) -> Option<&'static str> {
-    [
-        codes::BAD_NODE_ID,
-        codes::BAD_TASK,
-        codes::BAD_DURATION,
-        codes::BAD_TYPE_EXPR,
-        codes::UNKNOWN_KEY,
-        codes::YAML,
-    ]
-    .into_iter()
-    .find(|c| *c == code)
+    [codes::BAD_NODE_ID, codes::BAD_TASK, codes::BAD_DURATION, codes::BAD_TYPE_EXPR, codes::UNKNOWN_KEY, codes::YAML]
+        .into_iter()
+        .find(|c| *c == code)
 }
 
 impl WorkflowSpec {
@@ -534,17 +500,11 @@ outputs:
     #[test]
     fn parses_every_field_and_round_trips() {
         let spec = WorkflowSpec::parse(OK, "wf.yaml").unwrap();
-        assert_eq!(
-            spec.inputs["x"].default,
-            Some(serde_yaml::Value::Number(3.into()))
-        );
+        assert_eq!(spec.inputs["x"].default, Some(serde_yaml::Value::Number(3.into())));
         assert_eq!(spec.inputs["y"].default, None);
         assert_eq!(spec.inputs["z"].default, Some(serde_yaml::Value::Null));
         let t = &spec.nodes[0].task;
-        assert_eq!(
-            t.timeout.as_ref().unwrap().duration,
-            Duration::from_secs(30)
-        );
+        assert_eq!(t.timeout.as_ref().unwrap().duration, Duration::from_secs(30));
         assert_eq!(t.retries, Some(2));
         assert_eq!(t.version, 1);
         let again = WorkflowSpec::parse(&spec.to_yaml(), "again").unwrap();
@@ -559,10 +519,7 @@ outputs:
     fn unknown_keys_are_named_with_their_location() {
         let e = err("name: wf\nnodes:\n  - id: a\n    task:\n      type: echo\n      retry: 3\n");
         assert_eq!(e.code, codes::UNKNOWN_KEY);
-        assert!(
-            e.message.contains("retry") && e.message.contains("nodes[0].task"),
-            "{e}"
-        );
+        assert!(e.message.contains("retry") && e.message.contains("nodes[0].task"), "{e}");
         assert_eq!((e.line, e.column), (Some(6), Some(7)), "{e}");
         assert!(e.to_string().starts_with("wf.yaml:6:7: [TERN-E102]"), "{e}");
     }
@@ -571,10 +528,7 @@ outputs:
     fn bad_type_expressions_are_located() {
         let e = err("name: wf\nnodes:\n  - id: a\n    task:\n      type: echo\n      interface:\n        inputs: {x: lst<integer>}\n");
         assert_eq!(e.code, codes::BAD_TYPE_EXPR, "{e}");
-        assert!(
-            e.message.contains("lst<integer>") && e.message.contains("valid types"),
-            "{e}"
-        );
+        assert!(e.message.contains("lst<integer>") && e.message.contains("valid types"), "{e}");
         assert_eq!(e.line, Some(7), "{e}");
     }
 
@@ -584,9 +538,7 @@ outputs:
         assert_eq!(e.code, codes::BAD_NODE_ID, "{e}");
         let e = err("name: wf\nnodes:\n  - id: inputs\n    task: {type: echo}\n");
         assert_eq!(e.code, codes::BAD_NODE_ID, "{e}");
-        let e = err(
-            "name: wf\nnodes:\n  - id: a\n    task: {type: echo, sql: x, container: {image: i}}\n",
-        );
+        let e = err("name: wf\nnodes:\n  - id: a\n    task: {type: echo, sql: x, container: {image: i}}\n");
         assert_eq!(e.code, codes::BAD_TASK, "{e}");
         let e = err("name: wf\nnodes:\n  - id: a\n    task: {type: echo, timeout: 5x}\n");
         assert_eq!(e.code, codes::BAD_DURATION, "{e}");

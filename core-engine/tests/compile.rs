@@ -18,10 +18,7 @@ fn errors(text: &str) -> CompileErrors {
 /// The error with `code`, whose rendering contains every needle.
 fn has(errs: &CompileErrors, code: &str, needles: &[&str]) {
     let text = errs.to_string();
-    let found = errs
-        .errors
-        .iter()
-        .any(|e| e.code == code && needles.iter().all(|n| e.to_string().contains(n)));
+    let found = errs.errors.iter().any(|e| e.code == code && needles.iter().all(|n| e.to_string().contains(n)));
     assert!(found, "no {code} error containing {needles:?} in:\n{text}");
 }
 
@@ -37,12 +34,7 @@ fn node(id: &str, inputs: &str, outputs: &str, bindings: &str) -> String {
 fn valid_workflow_compiles_in_topological_order() {
     let text = format!(
         "{HEADER}nodes:\n{}{}{}outputs:\n  out: ${{c.x}}\n",
-        node(
-            "c",
-            "a: integer, b: integer",
-            "x: integer",
-            "a: '${a.x}', b: '${b.x}'"
-        ),
+        node("c", "a: integer, b: integer", "x: integer", "a: '${a.x}', b: '${b.x}'"),
         node("b", "x: integer", "x: integer", "x: '${a.x}'"),
         node("a", "x: integer", "x: integer", "x: '${inputs.x}'"),
     );
@@ -51,21 +43,10 @@ fn valid_workflow_compiles_in_topological_order() {
     assert_eq!(order, ["a", "b", "c"]);
     let t = &wf.nodes[0].template;
     let id = t.id.as_ref().unwrap();
-    assert_eq!(
-        (id.project.as_str(), id.domain.as_str(), id.name.as_str()),
-        ("tern", "development", "wf.a")
-    );
+    assert_eq!((id.project.as_str(), id.domain.as_str(), id.name.as_str()), ("tern", "development", "wf.a"));
     assert!(!id.version.is_empty());
     // Same definition, same version (it is part of the idempotency key).
-    assert_eq!(
-        compile(&spec(&text)).unwrap().nodes[0]
-            .template
-            .id
-            .as_ref()
-            .unwrap()
-            .version,
-        id.version
-    );
+    assert_eq!(compile(&spec(&text)).unwrap().nodes[0].template.id.as_ref().unwrap().version, id.version);
     assert_eq!(wf.nodes[2].upstream, ["a", "b"]);
 }
 
@@ -76,56 +57,27 @@ fn type_mismatch_names_node_field_and_both_types() {
         node("first", "x: integer", "x: integer", "x: '${inputs.x}'"),
         node("second", "n: string", "n: string", "n: '${first.x}'"),
     );
-    has(
-        &errors(&text),
-        codes::TYPE_MISMATCH,
-        &["second", "inputs.n", "integer", "string", "${first.x}"],
-    );
+    has(&errors(&text), codes::TYPE_MISMATCH, &["second", "inputs.n", "integer", "string", "${first.x}"]);
     // No implicit integer -> float either.
-    let text = format!(
-        "{HEADER}nodes:\n{}",
-        node("f", "v: float", "", "v: '${inputs.x}'")
-    );
-    has(
-        &errors(&text),
-        codes::TYPE_MISMATCH,
-        &["`f`", "inputs.v", "integer", "float"],
-    );
+    let text = format!("{HEADER}nodes:\n{}", node("f", "v: float", "", "v: '${inputs.x}'"));
+    has(&errors(&text), codes::TYPE_MISMATCH, &["`f`", "inputs.v", "integer", "float"]);
 }
 
 #[test]
 fn missing_unknown_and_dangling_bindings() {
     let text = format!(
         "{HEADER}nodes:\n{}{}{}{}",
-        node(
-            "a",
-            "x: integer, y: string",
-            "x: integer",
-            "x: '${inputs.x}'"
-        ),
-        node(
-            "b",
-            "x: integer",
-            "x: integer",
-            "x: '${inputs.nope}', extra: 1"
-        ),
+        node("a", "x: integer, y: string", "x: integer", "x: '${inputs.x}'"),
+        node("b", "x: integer", "x: integer", "x: '${inputs.nope}', extra: 1"),
         node("c", "x: integer", "x: integer", "x: '${ghost.x}'"),
         node("d", "x: integer", "x: integer", "x: '${a.missing}'"),
     );
     let errs = errors(&text);
     has(&errs, codes::MISSING_INPUT, &["`a`", "inputs.y", "string"]);
     has(&errs, codes::UNKNOWN_INPUT, &["`b`", "inputs.extra"]);
-    has(
-        &errs,
-        codes::UNKNOWN_WORKFLOW_INPUT,
-        &["`b`", "inputs.x", "nope"],
-    );
+    has(&errs, codes::UNKNOWN_WORKFLOW_INPUT, &["`b`", "inputs.x", "nope"]);
     has(&errs, codes::UNKNOWN_NODE, &["`c`", "ghost"]);
-    has(
-        &errs,
-        codes::UNKNOWN_NODE_OUTPUT,
-        &["`d`", "missing", "`a`"],
-    );
+    has(&errs, codes::UNKNOWN_NODE_OUTPUT, &["`d`", "missing", "`a`"]);
     assert_eq!(errs.errors.len(), 5, "all errors are collected:\n{errs}");
 }
 
@@ -149,31 +101,14 @@ fn duplicate_ids_bad_constants_and_unknown_depends_on() {
         "name: wf\ninputs:\n  d: {{type: integer, default: 1.5}}\nnodes:\n{}{}{}",
         node("a", "x: integer", "x: integer", "x: 1"),
         node("a", "x: integer", "x: integer", "x: 2"),
-        node(
-            "b",
-            "x: integer, l: list<string>",
-            "x: integer",
-            "x: \"nine\", l: [1, 2]"
-        )
-        .replace("\n    inputs: {", "\n    depends_on: [zz]\n    inputs: {"),
+        node("b", "x: integer, l: list<string>", "x: integer", "x: \"nine\", l: [1, 2]")
+            .replace("\n    inputs: {", "\n    depends_on: [zz]\n    inputs: {"),
     );
     let errs = errors(&text);
     has(&errs, codes::DUPLICATE_NODE, &["`a`"]);
-    has(
-        &errs,
-        codes::BAD_CONSTANT,
-        &["`b`", "inputs.x", "integer", "nine"],
-    );
-    has(
-        &errs,
-        codes::BAD_CONSTANT,
-        &["`b`", "inputs.l", "list<string>"],
-    );
-    has(
-        &errs,
-        codes::BAD_CONSTANT,
-        &["inputs.d.default", "integer", "1.5"],
-    );
+    has(&errs, codes::BAD_CONSTANT, &["`b`", "inputs.x", "integer", "nine"]);
+    has(&errs, codes::BAD_CONSTANT, &["`b`", "inputs.l", "list<string>"]);
+    has(&errs, codes::BAD_CONSTANT, &["inputs.d.default", "integer", "1.5"]);
     has(&errs, codes::UNKNOWN_NODE, &["`b`", "depends_on", "zz"]);
 }
 
@@ -184,18 +119,10 @@ fn bad_references_and_workflow_outputs() {
         node("a", "x: integer", "x: integer", "x: 'value ${inputs.x}'"),
     );
     let errs = errors(&text);
-    has(
-        &errs,
-        codes::BAD_REFERENCE,
-        &["`a`", "inputs.x", "value ${inputs.x}"],
-    );
+    has(&errs, codes::BAD_REFERENCE, &["`a`", "inputs.x", "value ${inputs.x}"]);
     has(&errs, codes::BAD_WORKFLOW_OUTPUT, &["outputs.o1", "nope"]);
     has(&errs, codes::BAD_WORKFLOW_OUTPUT, &["outputs.o2", "\"b\""]);
-    has(
-        &errs,
-        codes::BAD_WORKFLOW_OUTPUT,
-        &["outputs.o3", "must reference"],
-    );
+    has(&errs, codes::BAD_WORKFLOW_OUTPUT, &["outputs.o3", "must reference"]);
     has(&errs, codes::BAD_WORKFLOW_OUTPUT, &["outputs.o4", "zz"]);
 }
 
@@ -213,58 +140,22 @@ async fn unserved_task_types_are_named_with_what_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(Log::default());
     let c = client(dir.path(), |r| {
-        r.register_sync(Arc::new(Echo {
-            task_type: "echo",
-            log: log.clone(),
-        }))
-        .unwrap();
-        r.register_async(Arc::new(Double::new("double", log.clone())))
-            .unwrap();
+        r.register_sync(Arc::new(Echo { task_type: "echo", log: log.clone() })).unwrap();
+        r.register_async(Arc::new(Double::new("double", log.clone()))).unwrap();
     });
-    let other = client(dir.path(), |r| {
-        r.register_sync(Arc::new(Echo {
-            task_type: "echo2",
-            log: log.clone(),
-        }))
-        .unwrap()
-    });
+    let other =
+        client(dir.path(), |r| r.register_sync(Arc::new(Echo { task_type: "echo2", log: log.clone() })).unwrap());
     let router = AgentRouter::new(c).with_route("double", other);
     let engine = engine(dir.path(), router).await;
     let text = "name: wf\nnodes:\n  - id: a\n    task: {type: echo}\n  - id: b\n    task: {type: py_double}\n  - id: c\n    task: {type: double}\n  - id: d\n    task: {type: echo, version: 3}\n";
-    let errs = engine
-        .compile(&spec(text))
-        .await
-        .expect_err("unserved types");
-    has(
-        &errs,
-        codes::UNSERVED_TASK_TYPE,
-        &[
-            "`b`",
-            "task.type",
-            "py_double",
-            "echo (version 0)",
-            "double (version 0)",
-        ],
-    );
+    let errs = engine.compile(&spec(text)).await.expect_err("unserved types");
+    has(&errs, codes::UNSERVED_TASK_TYPE, &["`b`", "task.type", "py_double", "echo (version 0)", "double (version 0)"]);
     // `double` is served by the default client, but routed to one that does not serve it.
-    has(
-        &errs,
-        codes::UNSERVED_TASK_TYPE,
-        &["`c`", "double (version 0)", "echo2 (version 0)"],
-    );
-    has(
-        &errs,
-        codes::UNSERVED_TASK_TYPE,
-        &["`d`", "echo (version 3)"],
-    );
+    has(&errs, codes::UNSERVED_TASK_TYPE, &["`c`", "double (version 0)", "echo2 (version 0)"]);
+    has(&errs, codes::UNSERVED_TASK_TYPE, &["`d`", "echo (version 3)"]);
     assert_eq!(errs.errors.len(), 3, "{errs}");
     // Served types fix each node's mode from ListAgents.
-    let wf = engine
-        .compile(&spec(
-            "name: wf\nnodes:\n  - id: a\n    task: {type: echo}\n",
-        ))
-        .await
-        .unwrap();
+    let wf = engine.compile(&spec("name: wf\nnodes:\n  - id: a\n    task: {type: echo}\n")).await.unwrap();
     assert_eq!(wf.nodes[0].mode, Some(ExecutionMode::Sync));
     assert_eq!(wf.nodes[0].endpoint.as_deref(), Some("in-process"));
     // Parse + type errors and unserved types come back together.
@@ -288,9 +179,5 @@ fn interop_workflows() {
         codes::TYPE_MISMATCH,
         &["second", "inputs.n", "integer", "string"],
     );
-    has(
-        &compile(&load("invalid_cycle.yaml")).unwrap_err(),
-        codes::CYCLE,
-        &["a -> b -> a"],
-    );
+    has(&compile(&load("invalid_cycle.yaml")).unwrap_err(), codes::CYCLE, &["a -> b -> a"]);
 }

@@ -87,8 +87,7 @@ async fn a_job_given_up_after_a_lost_create_answer_is_found_and_deleted_before_t
     // first one's job (found by re-issuing its create) is deleted.
     assert_eq!(double.jobs_started.load(Ordering::SeqCst), 2);
     assert_eq!(log.count("delete"), 2);
-    let ops: Vec<(&str, u32)> =
-        log.calls().iter().filter(|c| c.op != "get").map(|c| (c.op, c.attempt)).collect();
+    let ops: Vec<(&str, u32)> = log.calls().iter().filter(|c| c.op != "get").map(|c| (c.op, c.attempt)).collect();
     let first_delete = ops.iter().position(|(op, _)| *op == "delete").unwrap();
     let second_create = ops.iter().position(|(op, a)| *op == "create" && *a == 1).unwrap();
     assert!(first_delete < second_create, "{ops:?}");
@@ -230,10 +229,9 @@ async fn finishing_what_can_run_after_a_failure_runs_the_independent_branch() {
     let engine = engine(dir.path(), AgentRouter::new(c)).await;
     // Both `double` nodes fail on attempt 0 (no retries): `bad` and `good` alike. Make `good`
     // succeed by giving it retries.
-    let text = TWO_BRANCHES.replace("inputs: {x: 2}", "inputs: {x: 2}").replace(
-        "  - id: good\n    task: {type: double,",
-        "  - id: good\n    task: {type: double, retries: 1,",
-    );
+    let text = TWO_BRANCHES
+        .replace("inputs: {x: 2}", "inputs: {x: 2}")
+        .replace("  - id: good\n    task: {type: double,", "  - id: good\n    task: {type: double, retries: 1,");
     let wf = engine.compile(&spec(&text)).await.unwrap();
     let outcome = within(engine.run(&wf, vec![], None)).await.unwrap();
     assert_eq!(outcome.phase, ExecutionPhase::Failed);
@@ -256,7 +254,10 @@ async fn finishing_what_can_run_after_a_failure_runs_the_independent_branch() {
         r.register_sync(Arc::new(Echo { task_type: "echo", log: l })).unwrap();
     });
     let engine = common::engine(dir2.path(), AgentRouter::new(c)).await;
-    let wf = engine.compile(&spec(&text.replace("failure_policy: fail_after_executable_nodes_complete\n", ""))).await.unwrap();
+    let wf = engine
+        .compile(&spec(&text.replace("failure_policy: fail_after_executable_nodes_complete\n", "")))
+        .await
+        .unwrap();
     let outcome = within(engine.run(&wf, vec![], None)).await.unwrap();
     assert_eq!(outcome.phase, ExecutionPhase::Failed);
     assert!(log2.calls().iter().all(|c| c.node != "after_good" && c.node != "after_bad"));

@@ -10,8 +10,8 @@ use tern_type_transformers::types::type_expr;
 use super::graph::topo_order;
 use super::template::build_template;
 use super::{
-    BindingSource, CompileError, CompileErrors, CompiledNode, CompiledWorkflow, InputBinding,
-    WorkflowInput, WorkflowOutput,
+    BindingSource, CompileError, CompileErrors, CompiledNode, CompiledWorkflow, InputBinding, WorkflowInput,
+    WorkflowOutput,
 };
 use crate::binding::{parse_binding, yaml_to_json, BindingExpr, Reference};
 use crate::error::codes;
@@ -25,15 +25,8 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn err(
-        &mut self,
-        code: &'static str,
-        node: Option<&str>,
-        field: Option<String>,
-        message: String,
-    ) {
-        self.errors
-            .push(CompileError::new(code, node, field, message));
+    fn err(&mut self, code: &'static str, node: Option<&str>, field: Option<String>, message: String) {
+        self.errors.push(CompileError::new(code, node, field, message));
     }
 
     /// The type a reference produces, or an error (pushed) naming what is missing.
@@ -66,9 +59,7 @@ impl<'a> Ctx<'a> {
                         code_override.unwrap_or(codes::UNKNOWN_NODE),
                         user,
                         Some(field.into()),
-                        format!(
-                            "{r} refers to node {node:?}, which does not exist (nodes: {known:?})"
-                        ),
+                        format!("{r} refers to node {node:?}, which does not exist (nodes: {known:?})"),
                     );
                     return None;
                 };
@@ -98,11 +89,7 @@ fn is_optional(ty: &core::LiteralType) -> bool {
 /// Compiles a spec. Every error is collected; served task types are checked separately
 /// by [`super::check_served`] (they need the agents).
 pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
-    let mut cx = Ctx {
-        spec,
-        nodes: HashMap::new(),
-        errors: Vec::new(),
-    };
+    let mut cx = Ctx { spec, nodes: HashMap::new(), errors: Vec::new() };
 
     // Workflow inputs and their defaults.
     let mut inputs = Vec::new();
@@ -112,12 +99,7 @@ pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
             Some(v) => match literal_from_json(&yaml_to_json(v), &i.ty.ty) {
                 Ok(l) => Some(l),
                 Err(e) => {
-                    cx.err(
-                        codes::BAD_CONSTANT,
-                        None,
-                        Some(format!("inputs.{name}.default")),
-                        e.to_string(),
-                    );
+                    cx.err(codes::BAD_CONSTANT, None, Some(format!("inputs.{name}.default")), e.to_string());
                     None
                 }
             },
@@ -171,21 +153,16 @@ pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
             };
             match parse_binding(value) {
                 Err((code, msg)) => cx.err(code, Some(id), Some(field), msg),
-                Ok(BindingExpr::Constant(v)) => {
-                    match literal_from_json(&yaml_to_json(&v), &to.ty) {
-                        Ok(lit) => bindings.push(InputBinding {
-                            name: input.clone(),
-                            ty: to.ty.clone(),
-                            source: BindingSource::Constant(Box::new(lit)),
-                        }),
-                        Err(e) => cx.err(
-                            codes::BAD_CONSTANT,
-                            Some(id),
-                            Some(field),
-                            format!("constant for {}: {e}", to.text),
-                        ),
+                Ok(BindingExpr::Constant(v)) => match literal_from_json(&yaml_to_json(&v), &to.ty) {
+                    Ok(lit) => bindings.push(InputBinding {
+                        name: input.clone(),
+                        ty: to.ty.clone(),
+                        source: BindingSource::Constant(Box::new(lit)),
+                    }),
+                    Err(e) => {
+                        cx.err(codes::BAD_CONSTANT, Some(id), Some(field), format!("constant for {}: {e}", to.text))
                     }
-                }
+                },
                 Ok(BindingExpr::Reference(r)) => {
                     if let Reference::NodeOutput { node, .. } = &r {
                         upstream.insert(node.clone());
@@ -288,11 +265,7 @@ pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
         match parse_binding(value) {
             Ok(BindingExpr::Reference(r)) => {
                 if let Some(ty) = cx.resolve(&r, None, &field, Some(codes::BAD_WORKFLOW_OUTPUT)) {
-                    outputs.push(WorkflowOutput {
-                        name: name.clone(),
-                        ty,
-                        source: (&r).into(),
-                    });
+                    outputs.push(WorkflowOutput { name: name.clone(), ty, source: (&r).into() });
                 }
             }
             Ok(BindingExpr::Constant(_)) => cx.err(
@@ -309,29 +282,13 @@ pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
     }
 
     if !cx.errors.is_empty() {
-        return Err(CompileErrors {
-            workflow: spec.name.clone(),
-            errors: cx.errors,
-        });
+        return Err(CompileErrors { workflow: spec.name.clone(), errors: cx.errors });
     }
     let nodes = order.iter().filter_map(|id| compiled.remove(id)).collect();
-    let var = |ty: &core::LiteralType| core::Variable {
-        r#type: Some(ty.clone()),
-        ..Default::default()
-    };
+    let var = |ty: &core::LiteralType| core::Variable { r#type: Some(ty.clone()), ..Default::default() };
     let interface = core::TypedInterface {
-        inputs: Some(core::VariableMap {
-            variables: inputs
-                .iter()
-                .map(|i| (i.name.clone(), var(&i.ty)))
-                .collect(),
-        }),
-        outputs: Some(core::VariableMap {
-            variables: outputs
-                .iter()
-                .map(|o| (o.name.clone(), var(&o.ty)))
-                .collect(),
-        }),
+        inputs: Some(core::VariableMap { variables: inputs.iter().map(|i| (i.name.clone(), var(&i.ty))).collect() }),
+        outputs: Some(core::VariableMap { variables: outputs.iter().map(|o| (o.name.clone(), var(&o.ty))).collect() }),
     };
     Ok(CompiledWorkflow {
         name: spec.name.clone(),

@@ -4,24 +4,17 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Orders `ids` so each comes after everything in its `deps` (edges to unknown ids are
 /// ignored: they are reported elsewhere). Ties keep declaration order. On a cycle,
 /// returns every distinct cycle found, each as a path `a -> b -> a`.
-pub fn topo_order(
-    ids: &[String],
-    deps: &BTreeMap<String, BTreeSet<String>>,
-) -> Result<Vec<String>, Vec<Vec<String>>> {
+pub fn topo_order(ids: &[String], deps: &BTreeMap<String, BTreeSet<String>>) -> Result<Vec<String>, Vec<Vec<String>>> {
     let known: BTreeSet<&String> = ids.iter().collect();
     let edges = |id: &String| -> Vec<&String> {
-        deps.get(id)
-            .map(|d| d.iter().filter(|x| known.contains(x)).collect())
-            .unwrap_or_default()
+        deps.get(id).map(|d| d.iter().filter(|x| known.contains(x)).collect()).unwrap_or_default()
     };
     let mut order = Vec::with_capacity(ids.len());
     let mut placed: BTreeSet<&String> = BTreeSet::new();
     // Repeatedly take the first node (in declaration order) whose deps are all placed:
     // O(n²), fine for workflow sizes, and deterministic.
     loop {
-        let next = ids
-            .iter()
-            .find(|id| !placed.contains(id) && edges(id).iter().all(|d| placed.contains(d)));
+        let next = ids.iter().find(|id| !placed.contains(id) && edges(id).iter().all(|d| placed.contains(d)));
         match next {
             Some(id) => {
                 placed.insert(id);
@@ -77,10 +70,7 @@ mod tests {
     use super::*;
 
     fn deps(pairs: &[(&str, &[&str])]) -> BTreeMap<String, BTreeSet<String>> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.iter().map(|s| s.to_string()).collect())).collect()
     }
 
     fn ids(v: &[&str]) -> Vec<String> {
@@ -89,11 +79,8 @@ mod tests {
 
     #[test]
     fn orders_a_diamond() {
-        let order = topo_order(
-            &ids(&["d", "b", "c", "a"]),
-            &deps(&[("d", &["b", "c"]), ("b", &["a"]), ("c", &["a"])]),
-        )
-        .unwrap();
+        let order = topo_order(&ids(&["d", "b", "c", "a"]), &deps(&[("d", &["b", "c"]), ("b", &["a"]), ("c", &["a"])]))
+            .unwrap();
         assert_eq!(order, ids(&["a", "b", "c", "d"]));
     }
 

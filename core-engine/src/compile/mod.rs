@@ -41,10 +41,7 @@ impl From<&Reference> for BindingSource {
     fn from(r: &Reference) -> Self {
         match r {
             Reference::WorkflowInput { name } => Self::WorkflowInput(name.clone()),
-            Reference::NodeOutput { node, output } => Self::NodeOutput {
-                node: node.clone(),
-                output: output.clone(),
-            },
+            Reference::NodeOutput { node, output } => Self::NodeOutput { node: node.clone(), output: output.clone() },
         }
     }
 }
@@ -158,18 +155,8 @@ pub struct CompileError {
 }
 
 impl CompileError {
-    pub(crate) fn new(
-        code: &'static str,
-        node: Option<&str>,
-        field: Option<String>,
-        message: String,
-    ) -> Self {
-        Self {
-            code,
-            node: node.map(str::to_owned),
-            field,
-            message,
-        }
+    pub(crate) fn new(code: &'static str, node: Option<&str>, field: Option<String>, message: String) -> Self {
+        Self { code, node: node.map(str::to_owned), field, message }
     }
 }
 
@@ -198,12 +185,7 @@ impl std::error::Error for CompileErrors {}
 impl fmt::Display for CompileErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        write!(
-            f,
-            "workflow {:?} is invalid ({n} error{}):",
-            self.workflow,
-            if n == 1 { "" } else { "s" }
-        )?;
+        write!(f, "workflow {:?} is invalid ({n} error{}):", self.workflow, if n == 1 { "" } else { "s" })?;
         for e in &self.errors {
             write!(f, "\n  {e}")?;
         }

@@ -14,12 +14,7 @@ pub(crate) fn unserved(spec: &WorkflowSpec, served: &ServedTypes) -> Vec<Compile
         .filter_map(|n| {
             let cat = TaskCategory::new(n.task.task_type.clone(), n.task.version);
             served.lookup(&cat).err().map(|why| {
-                CompileError::new(
-                    codes::UNSERVED_TASK_TYPE,
-                    Some(n.id.as_str()),
-                    Some("task.type".into()),
-                    why,
-                )
+                CompileError::new(codes::UNSERVED_TASK_TYPE, Some(n.id.as_str()), Some("task.type".into()), why)
             })
         })
         .collect()
@@ -29,10 +24,7 @@ pub(crate) fn unserved(spec: &WorkflowSpec, served: &ServedTypes) -> Vec<Compile
 pub fn check_served(wf: &mut CompiledWorkflow, served: &ServedTypes) -> Result<(), CompileErrors> {
     let errors = unserved(&wf.spec, served);
     if !errors.is_empty() {
-        return Err(CompileErrors {
-            workflow: wf.name.clone(),
-            errors,
-        });
+        return Err(CompileErrors { workflow: wf.name.clone(), errors });
     }
     for n in &mut wf.nodes {
         if let Ok(s) = served.lookup(&n.category) {

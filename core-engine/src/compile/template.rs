@@ -25,32 +25,20 @@ fn variables(vars: &std::collections::BTreeMap<String, TypeSpec>) -> core::Varia
     core::VariableMap {
         variables: vars
             .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    core::Variable {
-                        r#type: Some(t.ty.clone()),
-                        ..Default::default()
-                    },
-                )
-            })
+            .map(|(k, t)| (k.clone(), core::Variable { r#type: Some(t.ty.clone()), ..Default::default() }))
             .collect(),
     }
 }
 
 pub fn interface(spec: &InterfaceSpec) -> core::TypedInterface {
-    core::TypedInterface {
-        inputs: Some(variables(&spec.inputs)),
-        outputs: Some(variables(&spec.outputs)),
-    }
+    core::TypedInterface { inputs: Some(variables(&spec.inputs)), outputs: Some(variables(&spec.outputs)) }
 }
 
 /// Content hash of the task definition. Computed from the spec's canonical JSON (sorted
 /// maps), not from the protobuf encoding, whose map order is not stable: the version is
 /// part of the idempotency key, so it must never change for the same definition.
 fn version_hash(workflow: &str, node: &NodeSpec) -> String {
-    let canonical =
-        serde_json::json!({ "workflow": workflow, "node": node.id.as_str(), "task": node.task });
+    let canonical = serde_json::json!({ "workflow": workflow, "node": node.id.as_str(), "task": node.task });
     let digest = Sha256::digest(canonical.to_string().as_bytes());
     hex::encode(&digest[..8])
 }
@@ -68,14 +56,7 @@ pub fn build_template(workflow: &str, node: &NodeSpec) -> core::TaskTemplate {
                 image: c.image.clone(),
                 command: c.command.clone(),
                 args: c.args.clone(),
-                env: c
-                    .env
-                    .iter()
-                    .map(|(k, v)| core::KeyValuePair {
-                        key: k.clone(),
-                        value: v.clone(),
-                    })
-                    .collect(),
+                env: c.env.iter().map(|(k, v)| core::KeyValuePair { key: k.clone(), value: v.clone() }).collect(),
                 resources: c.resources.as_ref().map(resources),
                 ..Default::default()
             })
@@ -91,34 +72,18 @@ pub fn build_template(workflow: &str, node: &NodeSpec) -> core::TaskTemplate {
             seconds: d.duration.as_secs() as i64,
             nanos: d.duration.subsec_nanos() as i32,
         }),
-        retries: Some(core::RetryStrategy {
-            retries: t.retries.unwrap_or(0),
-        }),
-        interruptible_value: t
-            .interruptible
-            .map(core::task_metadata::InterruptibleValue::Interruptible),
+        retries: Some(core::RetryStrategy { retries: t.retries.unwrap_or(0) }),
+        interruptible_value: t.interruptible.map(core::task_metadata::InterruptibleValue::Interruptible),
         ..Default::default()
     };
     core::TaskTemplate {
-        id: Some(task_identifier(
-            workflow,
-            node.id.as_str(),
-            &version_hash(workflow, node),
-        )),
+        id: Some(task_identifier(workflow, node.id.as_str(), &version_hash(workflow, node))),
         r#type: t.task_type.clone(),
         metadata: Some(metadata),
         interface: Some(interface(&t.interface)),
-        custom: t
-            .custom
-            .as_ref()
-            .and_then(|c| c.as_object())
-            .map(json_to_struct),
+        custom: t.custom.as_ref().and_then(|c| c.as_object()).map(json_to_struct),
         task_type_version: t.version,
-        config: t
-            .config
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        config: t.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         target,
         extended_resources: t.accelerator.as_ref().map(|a| core::ExtendedResources {
             gpu_accelerator: Some(core::GpuAccelerator {
@@ -147,17 +112,11 @@ fn resources(spec: &crate::spec::ResourcesSpec) -> core::Resources {
                     ResourceKey::Storage => ResourceName::Storage,
                     ResourceKey::EphemeralStorage => ResourceName::EphemeralStorage,
                 };
-                core::resources::ResourceEntry {
-                    name: name as i32,
-                    value: v.clone(),
-                }
+                core::resources::ResourceEntry { name: name as i32, value: v.clone() }
             })
             .collect()
     };
-    core::Resources {
-        requests: entries(&spec.requests),
-        limits: entries(&spec.limits),
-    }
+    core::Resources { requests: entries(&spec.requests), limits: entries(&spec.limits) }
 }
 
 #[cfg(test)]
@@ -172,35 +131,16 @@ mod gpu_tests {
         )
         .unwrap();
         let t = build_template("wf", &wf.nodes[0]);
-        let Some(core::task_template::Target::Container(c)) = &t.target else {
-            panic!("a container")
-        };
+        let Some(core::task_template::Target::Container(c)) = &t.target else { panic!("a container") };
         let r = c.resources.as_ref().unwrap();
         let gpu = core::resources::ResourceName::Gpu as i32;
         assert!(r.requests.iter().any(|e| e.name == gpu && e.value == "1"));
-        assert!(r
-            .requests
-            .iter()
-            .any(|e| e.name == core::resources::ResourceName::Cpu as i32 && e.value == "2"));
-        assert_eq!(
-            r.limits,
-            [core::resources::ResourceEntry {
-                name: gpu,
-                value: "2".into()
-            }]
-        );
+        assert!(r.requests.iter().any(|e| e.name == core::resources::ResourceName::Cpu as i32 && e.value == "2"));
+        assert_eq!(r.limits, [core::resources::ResourceEntry { name: gpu, value: "2".into() }]);
         let a = t.extended_resources.unwrap().gpu_accelerator.unwrap();
         assert_eq!(a.device, "nvidia-tesla-t4");
-        assert_eq!(
-            a.partition_size_value,
-            Some(core::gpu_accelerator::PartitionSizeValue::Unpartitioned(
-                true
-            ))
-        );
+        assert_eq!(a.partition_size_value, Some(core::gpu_accelerator::PartitionSizeValue::Unpartitioned(true)));
         let bad = "name: wf\nnodes:\n  - id: a\n    task:\n      type: gpu\n      container: {args: [x], resources: {requests: {gpus: \"1\"}}}\n";
-        assert!(
-            crate::spec::WorkflowSpec::parse(bad, "wf.yaml").is_err(),
-            "an unknown resource name is refused"
-        );
+        assert!(crate::spec::WorkflowSpec::parse(bad, "wf.yaml").is_err(), "an unknown resource name is refused");
     }
 }

@@ -77,10 +77,7 @@ pub(crate) struct NodeCtx {
 impl NodeCtx {
     /// `<data root>/<execution id>/<node id>/<attempt>`
     pub fn output_prefix(&self, attempt: u32) -> String {
-        join_uri(
-            &self.run.data_root,
-            &format!("{}/{}/{attempt}", self.run.execution_id, self.node.id),
-        )
+        join_uri(&self.run.data_root, &format!("{}/{}/{attempt}", self.run.execution_id, self.node.id))
     }
 
     /// The node's template as propeller would send it for this attempt: container
@@ -100,11 +97,9 @@ impl NodeCtx {
     /// (routing may have changed since), else the node's route.
     fn owner(&self, start: &NodeStart) -> Arc<dyn AgentClient> {
         match start {
-            NodeStart::Resume { endpoint, .. } | NodeStart::Recreate { endpoint, .. } => self
-                .run
-                .router
-                .owner(&self.node.category.name, endpoint)
-                .clone(),
+            NodeStart::Resume { endpoint, .. } | NodeStart::Recreate { endpoint, .. } => {
+                self.run.router.owner(&self.node.category.name, endpoint).clone()
+            }
             NodeStart::Fresh { .. } => self.run.router.client_for(&self.node.category.name).clone(),
         }
     }
@@ -168,34 +163,19 @@ impl Limits {
 fn interrupted_error(s: RunSignal) -> AgentError {
     let (code, message) = match s {
         RunSignal::Abort => (codes::EXECUTION_ABORTED, "aborted"),
-        RunSignal::Deadline => (
-            codes::WORKFLOW_DEADLINE,
-            "cancelled: the workflow's deadline passed",
-        ),
-        _ => (
-            codes::NODE_CANCELLED,
-            "cancelled because another node failed",
-        ),
+        RunSignal::Deadline => (codes::WORKFLOW_DEADLINE, "cancelled: the workflow's deadline passed"),
+        _ => (codes::NODE_CANCELLED, "cancelled because another node failed"),
     };
-    AgentError::new(
-        code,
-        message,
-        ErrorOrigin::System,
-        Retry::Permanent,
-        ErrorClass::FailedPrecondition,
-    )
+    AgentError::new(code, message, ErrorOrigin::System, Retry::Permanent, ErrorClass::FailedPrecondition)
 }
 
 /// Runs one attempt and records how it ended.
 pub(crate) async fn run_attempt(cx: &NodeCtx, start: NodeStart, limits: Limits) -> AttemptEnd {
     let attempt = start.attempt();
     let intent = match &start {
-        NodeStart::Fresh { .. } => TaskExecutionIntent::new(
-            cx.node.template.id.as_ref(),
-            &cx.run.execution_id,
-            &cx.node.id,
-            attempt,
-        ),
+        NodeStart::Fresh { .. } => {
+            TaskExecutionIntent::new(cx.node.template.id.as_ref(), &cx.run.execution_id, &cx.node.id, attempt)
+        }
         NodeStart::Recreate { intent, .. } | NodeStart::Resume { intent, .. } => intent.clone(),
     };
     let client = cx.owner(&start);
@@ -235,11 +215,7 @@ pub(crate) async fn run_attempt(cx: &NodeCtx, start: NodeStart, limits: Limits) 
             } else {
                 e
             };
-            let phase = if e.is_retryable() {
-                AttemptPhase::RetryableFailed
-            } else {
-                AttemptPhase::Failed
-            };
+            let phase = if e.is_retryable() { AttemptPhase::RetryableFailed } else { AttemptPhase::Failed };
             (AttemptEnd::Failed(e), phase)
         }
     };
@@ -247,17 +223,8 @@ pub(crate) async fn run_attempt(cx: &NodeCtx, start: NodeStart, limits: Limits) 
         AttemptEnd::Failed(e) | AttemptEnd::Aborted(e) => Some(RecordedError::of(e)),
         _ => None,
     };
-    if let Err(e) = cx
-        .run
-        .store
-        .set_attempt_phase(
-            &cx.run.execution_id,
-            &cx.node.id,
-            attempt,
-            phase,
-            recorded.as_ref(),
-        )
-        .await
+    if let Err(e) =
+        cx.run.store.set_attempt_phase(&cx.run.execution_id, &cx.node.id, attempt, phase, recorded.as_ref()).await
     {
         tracing::error!(node = %cx.node.id, attempt, error = %e, "cannot record attempt phase; halting");
         return AttemptEnd::Halted(Some(e));
@@ -305,12 +272,7 @@ async fn execute(
     }
     signal::check(&run.signal)?;
     if !matches!(start, NodeStart::Resume { .. }) {
-        run.data
-            .write(
-                &join_uri(&prefix, "inputs.pb"),
-                Bytes::from(cx.inputs.encode_to_vec()),
-            )
-            .await?;
+        run.data.write(&join_uri(&prefix, "inputs.pb"), Bytes::from(cx.inputs.encode_to_vec())).await?;
         // The intent, before the agent hears of the task.
         run.store
             .record_intent(&NewAttempt {
@@ -326,15 +288,7 @@ async fn execute(
             .await?;
     }
     let status = if sync {
-        run.store
-            .set_attempt_phase(
-                &run.execution_id,
-                &node.id,
-                attempt,
-                AttemptPhase::Running,
-                None,
-            )
-            .await?;
+        run.store.set_attempt_phase(&run.execution_id, &node.id, attempt, AttemptPhase::Running, None).await?;
         emit_running(cx, attempt, String::new()).await;
         let header = admin::CreateRequestHeader {
             template: Some(template.into()),
@@ -349,9 +303,7 @@ async fn execute(
             None => {
                 let meta = create(cx, client, attempt, job).await?;
                 job.meta = Some(meta.clone());
-                run.store
-                    .record_resource_meta(&run.execution_id, &node.id, attempt, &meta)
-                    .await?;
+                run.store.record_resource_meta(&run.execution_id, &node.id, attempt, &meta).await?;
                 meta
             }
         };
@@ -360,10 +312,7 @@ async fn execute(
     };
     if status.phase != Phase::Succeeded {
         let mut e = status.error.clone().unwrap_or_else(|| {
-            AgentError::internal(
-                codes::NODE_INTERNAL,
-                format!("task ended in phase {}", status.phase.as_str_name()),
-            )
+            AgentError::internal(codes::NODE_INTERNAL, format!("task ended in phase {}", status.phase.as_str_name()))
         });
         // Tern agents put "[CODE] " in Resource.message; the code is kept separately.
         if let Some(rest) = e.message.strip_prefix(&format!("[{}] ", e.code)) {
@@ -388,10 +337,7 @@ async fn create(
     job: &mut JobState,
 ) -> Result<Vec<u8>, Stop> {
     let Some(req) = job.create.clone() else {
-        return Err(Stop::Error(AgentError::internal(
-            codes::NODE_INTERNAL,
-            "no CreateTask request",
-        )));
+        return Err(Stop::Error(AgentError::internal(codes::NODE_INTERNAL, "no CreateTask request")));
     };
     let backoff = cx.run.poll.backoff();
     let mut ambiguous = false;
@@ -403,12 +349,7 @@ async fn create(
             Err(e) if e.is_retryable() => {
                 ambiguous = true;
                 if n == 0 {
-                    emit_running(
-                        cx,
-                        attempt,
-                        format!("CreateTask not answered, re-issuing: {}", e.message),
-                    )
-                    .await;
+                    emit_running(cx, attempt, format!("CreateTask not answered, re-issuing: {}", e.message)).await;
                 }
                 tracing::warn!(node = %cx.node.id, attempt, error = %e, "CreateTask failed; re-issuing it");
             }
@@ -423,12 +364,5 @@ async fn create(
 }
 
 pub(crate) async fn emit_running(cx: &NodeCtx, attempt: u32, message: String) {
-    cx.run
-        .events
-        .emit(ExecutionEvent::NodeRunning {
-            node: cx.node.id.clone(),
-            attempt,
-            message,
-        })
-        .await;
+    cx.run.events.emit(ExecutionEvent::NodeRunning { node: cx.node.id.clone(), attempt, message }).await;
 }

@@ -50,49 +50,22 @@ pub enum ExecutionEvent {
 impl fmt::Display for ExecutionEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Started {
-                execution_id,
-                workflow,
-            } => write!(f, "execution {execution_id} of {workflow} started"),
+            Self::Started { execution_id, workflow } => write!(f, "execution {execution_id} of {workflow} started"),
             Self::NodeQueued { node, attempt } => write!(f, "{node} [attempt {attempt}] queued"),
-            Self::NodeRunning {
-                node,
-                attempt,
-                message,
-            } if message.is_empty() => {
+            Self::NodeRunning { node, attempt, message } if message.is_empty() => {
                 write!(f, "{node} [attempt {attempt}] running")
             }
-            Self::NodeRunning {
-                node,
-                attempt,
-                message,
-            } => write!(f, "{node} [attempt {attempt}] running: {message}"),
+            Self::NodeRunning { node, attempt, message } => write!(f, "{node} [attempt {attempt}] running: {message}"),
             Self::NodeSucceeded { node, attempt } => {
                 write!(f, "{node} [attempt {attempt}] succeeded")
             }
-            Self::NodeRetrying {
-                node,
-                attempt,
-                code,
-                message,
-            } => {
-                write!(
-                    f,
-                    "{node} [attempt {attempt}] failed, retrying: [{code}] {message}"
-                )
+            Self::NodeRetrying { node, attempt, code, message } => {
+                write!(f, "{node} [attempt {attempt}] failed, retrying: [{code}] {message}")
             }
-            Self::NodeFailed {
-                node,
-                attempt,
-                code,
-                message,
-            } => {
+            Self::NodeFailed { node, attempt, code, message } => {
                 write!(f, "{node} [attempt {attempt}] failed: [{code}] {message}")
             }
-            Self::Finished {
-                execution_id,
-                phase,
-            } => write!(f, "execution {execution_id} {phase}"),
+            Self::Finished { execution_id, phase } => write!(f, "execution {execution_id} {phase}"),
         }
     }
 }

@@ -20,12 +20,7 @@ pub struct TaskExecutionIntent {
 }
 
 impl TaskExecutionIntent {
-    pub fn new(
-        task_id: Option<&core::Identifier>,
-        execution_id: &str,
-        node_id: &str,
-        attempt: u32,
-    ) -> Self {
+    pub fn new(task_id: Option<&core::Identifier>, execution_id: &str, node_id: &str, attempt: u32) -> Self {
         let t = task_id.cloned().unwrap_or_default();
         Self {
             task_project: t.project,

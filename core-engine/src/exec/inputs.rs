@@ -11,15 +11,11 @@ use crate::error::{codes, InputError, InputErrors};
 
 /// Splits `name=value` (the value may contain `=`).
 pub fn split_input(text: &str) -> Option<(String, String)> {
-    text.split_once('=')
-        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+    text.split_once('=').map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
 }
 
 /// Parses raw inputs against the workflow's declared inputs and fills defaults.
-pub fn resolve_inputs(
-    wf: &CompiledWorkflow,
-    raw: &[(String, String)],
-) -> Result<core::LiteralMap, InputErrors> {
+pub fn resolve_inputs(wf: &CompiledWorkflow, raw: &[(String, String)]) -> Result<core::LiteralMap, InputErrors> {
     let mut errors = Vec::new();
     let mut given: BTreeMap<&str, &str> = BTreeMap::new();
     for (k, v) in raw {
@@ -31,26 +27,15 @@ pub fn resolve_inputs(
             });
         }
     }
-    let declared: Vec<String> = wf
-        .inputs
-        .iter()
-        .map(|i| format!("{} ({})", i.name, type_expr(&i.ty)))
-        .collect();
+    let declared: Vec<String> = wf.inputs.iter().map(|i| format!("{} ({})", i.name, type_expr(&i.ty))).collect();
     for name in given.keys() {
         if !wf.inputs.iter().any(|i| i.name == *name) {
             let message = if declared.is_empty() {
                 "the workflow declares no inputs".to_owned()
             } else {
-                format!(
-                    "the workflow declares no such input (declared: {})",
-                    declared.join(", ")
-                )
+                format!("the workflow declares no such input (declared: {})", declared.join(", "))
             };
-            errors.push(InputError {
-                code: codes::UNKNOWN_RUN_INPUT,
-                input: (*name).to_owned(),
-                message,
-            });
+            errors.push(InputError { code: codes::UNKNOWN_RUN_INPUT, input: (*name).to_owned(), message });
         }
     }
     let mut literals = std::collections::BTreeMap::new();
@@ -91,10 +76,7 @@ pub fn resolve_inputs(
 
 /// Checks a LiteralMap given directly (Rust callers) against the declared inputs, filling
 /// defaults.
-pub fn complete_inputs(
-    wf: &CompiledWorkflow,
-    mut given: core::LiteralMap,
-) -> Result<core::LiteralMap, InputErrors> {
+pub fn complete_inputs(wf: &CompiledWorkflow, mut given: core::LiteralMap) -> Result<core::LiteralMap, InputErrors> {
     let mut errors = Vec::new();
     for name in given.literals.keys() {
         if !wf.inputs.iter().any(|i| &i.name == name) {
@@ -107,13 +89,11 @@ pub fn complete_inputs(
     }
     for input in &wf.inputs {
         match given.literals.get(&input.name) {
-            Some(l) if !tern_agent_api::outputs::literal_has_shape(l, &input.ty) => {
-                errors.push(InputError {
-                    code: codes::BAD_RUN_INPUT,
-                    input: input.name.clone(),
-                    message: format!("value is not a {}", type_expr(&input.ty)),
-                })
-            }
+            Some(l) if !tern_agent_api::outputs::literal_has_shape(l, &input.ty) => errors.push(InputError {
+                code: codes::BAD_RUN_INPUT,
+                input: input.name.clone(),
+                message: format!("value is not a {}", type_expr(&input.ty)),
+            }),
             Some(_) => {}
             None => match &input.default {
                 Some(d) => {

@@ -48,44 +48,28 @@ fn unconfirmed(what: &str, e: &AgentError) -> AgentError {
 
 /// Gives up the attempt's job: attaches to a create whose answer was lost, then deletes.
 /// `Ok` once the agent confirmed there is no job left running for this attempt.
-pub(crate) async fn give_up(
-    cx: &NodeCtx,
-    client: &Arc<dyn AgentClient>,
-    job: &mut JobState,
-) -> Result<(), AgentError> {
+pub(crate) async fn give_up(cx: &NodeCtx, client: &Arc<dyn AgentClient>, job: &mut JobState) -> Result<(), AgentError> {
     if job.meta.is_none() && job.maybe_created {
         match attach(cx, client, job).await {
             Ok(Some(meta)) => job.meta = Some(meta),
             // The agent rejected the create: it started nothing.
             Ok(None) => job.maybe_created = false,
             Err(e) => {
-                return Err(unconfirmed(
-                    "the handle of a CreateTask whose answer was lost cannot be obtained",
-                    &e,
-                ))
+                return Err(unconfirmed("the handle of a CreateTask whose answer was lost cannot be obtained", &e))
             }
         }
     }
     let Some(meta) = job.meta.clone() else {
         return Ok(());
     };
-    delete(cx, client, &meta)
-        .await
-        .map_err(|e| unconfirmed("DeleteTask was not confirmed", &e))
+    delete(cx, client, &meta).await.map_err(|e| unconfirmed("DeleteTask was not confirmed", &e))
 }
 
 /// Re-issues the create (same key) until the agent answers: `Some(handle)`, or `None`
 /// when it answers with a permanent error (no job exists or will).
-async fn attach(
-    cx: &NodeCtx,
-    client: &Arc<dyn AgentClient>,
-    job: &JobState,
-) -> Result<Option<Vec<u8>>, AgentError> {
+async fn attach(cx: &NodeCtx, client: &Arc<dyn AgentClient>, job: &JobState) -> Result<Option<Vec<u8>>, AgentError> {
     let Some(req) = job.create.clone() else {
-        return Err(AgentError::internal(
-            codes::NODE_INTERNAL,
-            "no CreateTask request to re-issue",
-        ));
+        return Err(AgentError::internal(codes::NODE_INTERNAL, "no CreateTask request to re-issue"));
     };
     let cfg = &cx.run.poll;
     let started = Instant::now();
@@ -105,11 +89,7 @@ async fn attach(
 }
 
 /// DeleteTask until the agent answers. NOT_FOUND counts as deleted.
-pub(crate) async fn delete(
-    cx: &NodeCtx,
-    client: &Arc<dyn AgentClient>,
-    meta: &[u8],
-) -> Result<(), AgentError> {
+pub(crate) async fn delete(cx: &NodeCtx, client: &Arc<dyn AgentClient>, meta: &[u8]) -> Result<(), AgentError> {
     let cfg = &cx.run.poll;
     let started = Instant::now();
     let mut n = 0;

@@ -55,26 +55,15 @@ pub(crate) enum NodeStart {
     /// Recovery: an intent was written but no resource_meta; re-issue the create (or sync
     /// execute) with the same `task_execution_id`, which the agent deduplicates, to the
     /// agent recorded with the attempt (`endpoint`).
-    Recreate {
-        attempt: u32,
-        intent: TaskExecutionIntent,
-        endpoint: String,
-    },
+    Recreate { attempt: u32, intent: TaskExecutionIntent, endpoint: String },
     /// Recovery: the agent accepted the task; resume polling its handle at that agent.
-    Resume {
-        attempt: u32,
-        intent: TaskExecutionIntent,
-        meta: Vec<u8>,
-        endpoint: String,
-    },
+    Resume { attempt: u32, intent: TaskExecutionIntent, meta: Vec<u8>, endpoint: String },
 }
 
 impl NodeStart {
     pub fn attempt(&self) -> u32 {
         match self {
-            Self::Fresh { attempt }
-            | Self::Recreate { attempt, .. }
-            | Self::Resume { attempt, .. } => *attempt,
+            Self::Fresh { attempt } | Self::Recreate { attempt, .. } | Self::Resume { attempt, .. } => *attempt,
         }
     }
 }

@@ -37,18 +37,13 @@ pub(crate) enum NodeEnd {
 
 fn interruptible(cx: &NodeCtx) -> bool {
     let meta = cx.node.template.metadata.as_ref();
-    matches!(
-        meta.and_then(|m| m.interruptible_value.as_ref()),
-        Some(InterruptibleValue::Interruptible(true))
-    )
+    matches!(meta.and_then(|m| m.interruptible_value.as_ref()), Some(InterruptibleValue::Interruptible(true)))
 }
 
 /// `began` as an `Instant` in this process.
 fn instant_of(began: Option<SystemTime>) -> Instant {
     let now = Instant::now();
-    let ago = began
-        .and_then(|b| SystemTime::now().duration_since(b).ok())
-        .unwrap_or_default();
+    let ago = began.and_then(|b| SystemTime::now().duration_since(b).ok()).unwrap_or_default();
     now.checked_sub(ago).unwrap_or(now)
 }
 
@@ -58,19 +53,12 @@ pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart, history: NodeHis
     let retry = &cx.run.retry;
     let events = &cx.run.events;
     let node_deadline = cx.node.deadline.map(|d| instant_of(history.began) + d);
-    let threshold = retry
-        .interruptible_failure_threshold
-        .unwrap_or(retry.system_retries);
+    let threshold = retry.interruptible_failure_threshold.unwrap_or(retry.system_retries);
     let (mut user, mut system) = (history.user_failures, history.system_failures);
     loop {
         let attempt = start.attempt();
         let node = cx.node.id.clone();
-        events
-            .emit(ExecutionEvent::NodeQueued {
-                node: node.clone(),
-                attempt,
-            })
-            .await;
+        events.emit(ExecutionEvent::NodeQueued { node: node.clone(), attempt }).await;
         let limits = Limits {
             attempt_timeout: cx.node.timeout,
             node_deadline,
@@ -79,9 +67,7 @@ pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart, history: NodeHis
         };
         let mut e = match run_attempt(&cx, start, limits).await {
             AttemptEnd::Succeeded(outputs) => {
-                events
-                    .emit(ExecutionEvent::NodeSucceeded { node, attempt })
-                    .await;
+                events.emit(ExecutionEvent::NodeSucceeded { node, attempt }).await;
                 return NodeEnd::Succeeded(outputs);
             }
             AttemptEnd::Halted(e) => return NodeEnd::Halted(e),
@@ -118,16 +104,11 @@ pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart, history: NodeHis
                     Err(Interrupt::Halt) => return NodeEnd::Halted(None),
                     Err(Interrupt::GiveUp(_)) => return NodeEnd::Failed(e),
                 }
-                start = NodeStart::Fresh {
-                    attempt: attempt + 1,
-                };
+                start = NodeStart::Fresh { attempt: attempt + 1 };
                 continue;
             }
             e.message = if past_deadline {
-                format!(
-                    "{} (the node's deadline leaves no time for another attempt)",
-                    e.message
-                )
+                format!("{} (the node's deadline leaves no time for another attempt)", e.message)
             } else {
                 format!("{} (no {kind} retries left: {budget} allowed)", e.message)
             };

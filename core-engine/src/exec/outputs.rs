@@ -18,9 +18,7 @@ pub(crate) async fn collect_outputs(
 ) -> Result<core::LiteralMap, Stop> {
     let data = &cx.run.data;
     let interface = cx.node.template.interface.as_ref();
-    let declares = interface
-        .and_then(|i| i.outputs.as_ref())
-        .is_some_and(|o| !o.variables.is_empty());
+    let declares = interface.and_then(|i| i.outputs.as_ref()).is_some_and(|o| !o.variables.is_empty());
     let (outputs, on_disk) = match status.outputs {
         Some(o) if !o.literals.is_empty() || !declares => (o, false),
         _ if declares => {
@@ -42,8 +40,7 @@ pub(crate) async fn collect_outputs(
     };
     check_outputs(interface, &outputs)?;
     if !on_disk && !data.exists(outputs_uri).await? {
-        data.write(outputs_uri, Bytes::from(outputs.encode_to_vec()))
-            .await?;
+        data.write(outputs_uri, Bytes::from(outputs.encode_to_vec())).await?;
     }
     Ok(outputs)
 }

@@ -34,12 +34,7 @@ pub(crate) async fn poll(
         match client.get_task(req).await {
             Ok(resource) => {
                 if failures > 0 {
-                    emit_running(
-                        cx,
-                        attempt,
-                        format!("agent answers again after {failures} failed polls"),
-                    )
-                    .await;
+                    emit_running(cx, attempt, format!("agent answers again after {failures} failed polls")).await;
                     failures = 0;
                 }
                 let status = TaskStatus::from_resource(resource);
@@ -54,12 +49,8 @@ pub(crate) async fn poll(
             Err(e) if e.is_retryable() => {
                 failures += 1;
                 if failures == 1 {
-                    emit_running(
-                        cx,
-                        attempt,
-                        format!("GetTask failed, still polling: [{}] {}", e.code, e.message),
-                    )
-                    .await;
+                    emit_running(cx, attempt, format!("GetTask failed, still polling: [{}] {}", e.code, e.message))
+                        .await;
                 }
                 tracing::warn!(node = %cx.node.id, failures, error = %e, "GetTask failed; polling again");
             }

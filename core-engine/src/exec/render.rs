@@ -49,10 +49,7 @@ impl AttemptPaths {
             "inputprefix" | "outputprefix" => self.prefix.clone(),
             "rawoutputdataprefix" => join_uri(&self.prefix, "raw"),
             "checkpointoutputprefix" => Self::checkpoint(&self.prefix),
-            "prevcheckpointprefix" => self
-                .previous
-                .as_deref()
-                .map_or_else(|| "\"\"".to_owned(), Self::checkpoint),
+            "prevcheckpointprefix" => self.previous.as_deref().map_or_else(|| "\"\"".to_owned(), Self::checkpoint),
             "perretryuniquekey" => self.unique_key.clone(),
             _ => return None,
         })
@@ -63,32 +60,16 @@ impl AttemptPaths {
 /// letters, digits and `-`).
 pub(crate) fn unique_key(execution: &str, node: &str, attempt: u32) -> String {
     let raw = format!("{execution}-{node}-{attempt}");
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect()
+    raw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect()
 }
 
 /// Renders the placeholders of a container template's `command` and `args`; other targets
 /// are left alone.
-pub(crate) fn render_container(
-    template: &mut core::TaskTemplate,
-    paths: &AttemptPaths,
-    inputs: &core::LiteralMap,
-) {
+pub(crate) fn render_container(template: &mut core::TaskTemplate, paths: &AttemptPaths, inputs: &core::LiteralMap) {
     let Some(core::task_template::Target::Container(container)) = template.target.as_mut() else {
         return;
     };
-    for word in container
-        .command
-        .iter_mut()
-        .chain(container.args.iter_mut())
-    {
+    for word in container.command.iter_mut().chain(container.args.iter_mut()) {
         if word.contains("{{") {
             *word = render(word, paths, inputs);
         }
@@ -119,10 +100,7 @@ fn resolve(inner: &str, paths: &AttemptPaths, inputs: &core::LiteralMap) -> Opti
     let keyword = name.strip_prefix('.').or_else(|| name.strip_prefix('$'))?;
     let lower = keyword.to_ascii_lowercase();
     if lower.starts_with("inputs.") {
-        return inputs
-            .literals
-            .get(&keyword["inputs.".len()..])
-            .and_then(primitive_text);
+        return inputs.literals.get(&keyword["inputs.".len()..]).and_then(primitive_text);
     }
     paths.value(&lower)
 }
@@ -141,8 +119,7 @@ fn primitive_text(literal: &core::Literal) -> Option<String> {
             Primitive::Boolean(b) => b.to_string(),
             Primitive::Datetime(t) => {
                 let nanos = u32::try_from(t.nanos).ok()?;
-                chrono::DateTime::from_timestamp(t.seconds, nanos)?
-                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                chrono::DateTime::from_timestamp(t.seconds, nanos)?.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
             }
             Primitive::Duration(d) => go_duration(d.seconds, d.nanos),
         }),
@@ -159,18 +136,10 @@ fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     // Rust's `{:e}` gives the shortest round-tripping digits: "2.5e0", "-1.234e-7".
     let sci = format!("{f:e}");
@@ -181,12 +150,7 @@ fn go_float(f: f64) -> String {
         return f.to_string();
     }
     let mut out = String::from(mantissa);
-    let _ = write!(
-        out,
-        "e{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.unsigned_abs()
-    );
+    let _ = write!(out, "e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.unsigned_abs());
     out
 }
 
@@ -295,24 +259,9 @@ mod tests {
                 "flytekit.core.python_auto_container.default_task_resolver",
             ]
         );
-        let mut retry = container(&[
-            "{{ .PrevCheckpointPrefix }}",
-            "{{$perRetryUniqueKey}}",
-            "{{ .InputPrefix }}",
-        ]);
-        render_container(
-            &mut retry,
-            &paths(Some("s3://b/e/n0/0")),
-            &core::LiteralMap::default(),
-        );
-        assert_eq!(
-            args(&retry),
-            [
-                "s3://b/e/n0/0/_flytecheckpoints",
-                "e1-n-0-1",
-                "s3://b/e/n0/1"
-            ]
-        );
+        let mut retry = container(&["{{ .PrevCheckpointPrefix }}", "{{$perRetryUniqueKey}}", "{{ .InputPrefix }}"]);
+        render_container(&mut retry, &paths(Some("s3://b/e/n0/0")), &core::LiteralMap::default());
+        assert_eq!(args(&retry), ["s3://b/e/n0/0/_flytecheckpoints", "e1-n-0-1", "s3://b/e/n0/1"]);
     }
 
     #[test]

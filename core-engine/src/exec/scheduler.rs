@@ -55,18 +55,14 @@ fn assemble_inputs(
         let lit = match &b.source {
             BindingSource::Constant(l) => Some(l.as_ref().clone()),
             BindingSource::WorkflowInput(name) => wf_inputs.literals.get(name).cloned(),
-            BindingSource::NodeOutput { node: up, output } => outputs
-                .get(up)
-                .and_then(|m| m.literals.get(output))
-                .cloned(),
+            BindingSource::NodeOutput { node: up, output } => {
+                outputs.get(up).and_then(|m| m.literals.get(output)).cloned()
+            }
         };
         let lit = lit.ok_or_else(|| {
             AgentError::internal(
                 codes::NODE_INTERNAL,
-                format!(
-                    "input {:?} has no value at run time ({:?})",
-                    b.name, b.source
-                ),
+                format!("input {:?} has no value at run time ({:?})", b.name, b.source),
             )
         })?;
         literals.insert(b.name.clone(), lit);
@@ -101,21 +97,10 @@ pub(crate) async fn schedule(
     signal: Arc<watch::Sender<RunSignal>>,
     plan: Plan<'_>,
 ) -> ScheduleResult {
-    let Plan {
-        wf,
-        wf_inputs,
-        mut init,
-        max_parallel,
-        deadline,
-    } = plan;
+    let Plan { wf, wf_inputs, mut init, max_parallel, deadline } = plan;
     let max_parallel = max_parallel.max(1);
     let n = wf.nodes.len();
-    let index: HashMap<&str, usize> = wf
-        .nodes
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.id.as_str(), i))
-        .collect();
+    let index: HashMap<&str, usize> = wf.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
     let mut downstream: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, node) in wf.nodes.iter().enumerate() {
         for u in &node.upstream {
@@ -128,10 +113,7 @@ pub(crate) async fn schedule(
     let mut pending: Vec<Option<(NodeStart, NodeHistory)>> = vec![None; n];
     let mut failure: Option<(Option<String>, AgentError)> = None;
     for (i, node) in wf.nodes.iter().enumerate() {
-        match init.remove(&node.id).unwrap_or(NodeInit::Pending(
-            NodeStart::Fresh { attempt: 0 },
-            Default::default(),
-        )) {
+        match init.remove(&node.id).unwrap_or(NodeInit::Pending(NodeStart::Fresh { attempt: 0 }, Default::default())) {
             NodeInit::Pending(s, h) => pending[i] = Some((s, h)),
             NodeInit::Done(o) => {
                 outputs.insert(node.id.clone(), o);
@@ -141,19 +123,9 @@ pub(crate) async fn schedule(
             }
         }
     }
-    let mut waiting_on: Vec<usize> = wf
-        .nodes
-        .iter()
-        .map(|node| {
-            node.upstream
-                .iter()
-                .filter(|u| !outputs.contains_key(*u))
-                .count()
-        })
-        .collect();
-    let mut ready: BTreeSet<usize> = (0..n)
-        .filter(|&i| pending[i].is_some() && waiting_on[i] == 0)
-        .collect();
+    let mut waiting_on: Vec<usize> =
+        wf.nodes.iter().map(|node| node.upstream.iter().filter(|u| !outputs.contains_key(*u)).count()).collect();
+    let mut ready: BTreeSet<usize> = (0..n).filter(|&i| pending[i].is_some() && waiting_on[i] == 0).collect();
     let fail_fast = wf.failure_policy == FailurePolicy::FailImmediately;
     if failure.is_some() && fail_fast {
         let _ = signal.send(RunSignal::Cancel);
@@ -167,23 +139,13 @@ pub(crate) async fn schedule(
     loop {
         let now = *signal.borrow();
         let may_start = now == RunSignal::Run && (failure.is_none() || !fail_fast);
-        if !may_start
-            && matches!(
-                now,
-                RunSignal::Cancel | RunSignal::Abort | RunSignal::Deadline
-            )
-        {
+        if !may_start && matches!(now, RunSignal::Cancel | RunSignal::Abort | RunSignal::Deadline) {
             // Attempts a crash left in flight still have jobs to give up (recovery of a
             // failed or aborted execution): start them, whatever the parallelism, to do so.
             let in_flight: Vec<usize> = ready
                 .iter()
                 .copied()
-                .filter(|&i| {
-                    matches!(
-                        pending[i],
-                        Some((NodeStart::Recreate { .. } | NodeStart::Resume { .. }, _))
-                    )
-                })
+                .filter(|&i| matches!(pending[i], Some((NodeStart::Recreate { .. } | NodeStart::Resume { .. }, _))))
                 .collect();
             for i in in_flight {
                 ready.remove(&i);
@@ -192,13 +154,8 @@ pub(crate) async fn schedule(
                 };
                 match assemble_inputs(&wf.nodes[i], wf_inputs, &outputs) {
                     Ok(inputs) => {
-                        let cx = NodeCtx {
-                            run: run.clone(),
-                            node: Arc::new(wf.nodes[i].clone()),
-                            inputs,
-                        };
-                        let handle =
-                            running.spawn(async move { (i, run_node(cx, start, history).await) });
+                        let cx = NodeCtx { run: run.clone(), node: Arc::new(wf.nodes[i].clone()), inputs };
+                        let handle = running.spawn(async move { (i, run_node(cx, start, history).await) });
                         running_ids.insert(handle.id(), i);
                     }
                     Err(e) => {
@@ -215,13 +172,8 @@ pub(crate) async fn schedule(
             let node = &wf.nodes[i];
             match assemble_inputs(node, wf_inputs, &outputs) {
                 Ok(inputs) => {
-                    let cx = NodeCtx {
-                        run: run.clone(),
-                        node: Arc::new(node.clone()),
-                        inputs,
-                    };
-                    let handle =
-                        running.spawn(async move { (i, run_node(cx, start, history).await) });
+                    let cx = NodeCtx { run: run.clone(), node: Arc::new(node.clone()), inputs };
+                    let handle = running.spawn(async move { (i, run_node(cx, start, history).await) });
                     running_ids.insert(handle.id(), i);
                 }
                 Err(e) => {
@@ -262,10 +214,7 @@ pub(crate) async fn schedule(
             }
             Err(join_err) => {
                 let i = running_ids.remove(&join_err.id()).unwrap_or_default();
-                let e = AgentError::internal(
-                    codes::NODE_INTERNAL,
-                    format!("node task ended abnormally: {join_err}"),
-                );
+                let e = AgentError::internal(codes::NODE_INTERNAL, format!("node task ended abnormally: {join_err}"));
                 (i, NodeEnd::Failed(e))
             }
         };
@@ -309,10 +258,5 @@ pub(crate) async fn schedule(
             failure = Some((Some(wf.nodes[i].id.clone()), e));
         }
     }
-    ScheduleResult {
-        outputs,
-        failure,
-        stopped_by,
-        store_error,
-    }
+    ScheduleResult { outputs, failure, stopped_by, store_error }
 }

@@ -10,37 +10,21 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use base64::Engine as _;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::Row;
 
 use crate::error::codes;
-pub use records::{
-    AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError,
-};
+pub use records::{AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError};
 
 /// Failures of the state database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("[{}] cannot open state database {path}: {source}", codes::STORE_OPEN)]
     Open { path: PathBuf, source: sqlx::Error },
-    #[error(
-        "[{}] cannot migrate state database {path}: {source}",
-        codes::STORE_OPEN
-    )]
-    Migrate {
-        path: PathBuf,
-        source: sqlx::migrate::MigrateError,
-    },
-    #[error(
-        "[{}] state database query failed ({what}): {source}",
-        codes::STORE_QUERY
-    )]
-    Query {
-        what: &'static str,
-        source: sqlx::Error,
-    },
+    #[error("[{}] cannot migrate state database {path}: {source}", codes::STORE_OPEN)]
+    Migrate { path: PathBuf, source: sqlx::migrate::MigrateError },
+    #[error("[{}] state database query failed ({what}): {source}", codes::STORE_QUERY)]
+    Query { what: &'static str, source: sqlx::Error },
     #[error("[{}] stored record is unreadable ({what})", codes::STORE_CORRUPT)]
     Corrupt { what: String },
 }
@@ -70,9 +54,7 @@ pub(crate) fn b64(bytes: &[u8]) -> String {
 pub(crate) fn unb64(text: &str, what: &str) -> Result<Vec<u8>, StoreError> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
-        .map_err(|e| StoreError::Corrupt {
-            what: format!("{what}: {e}"),
-        })
+        .map_err(|e| StoreError::Corrupt { what: format!("{what}: {e}") })
 }
 
 /// A new execution row.
@@ -107,10 +89,7 @@ impl StateStore {
     /// embedded migrations.
     pub async fn open(state_dir: &Path) -> Result<Self, StoreError> {
         let path = state_dir.join("tern.db");
-        let open_err = |source| StoreError::Open {
-            path: path.clone(),
-            source,
-        };
+        let open_err = |source| StoreError::Open { path: path.clone(), source };
         std::fs::create_dir_all(state_dir).map_err(|e| open_err(sqlx::Error::Io(e)))?;
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(open_err)?
@@ -119,18 +98,11 @@ impl StateStore {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open_err)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| StoreError::Migrate { path: path.clone(), source })?;
         Ok(Self { pool })
     }
 
@@ -259,52 +231,39 @@ impl StateStore {
     }
 
     /// The execution's phase, or `None` when there is no such execution.
-    pub(crate) async fn execution_phase(
-        &self,
-        id: &str,
-    ) -> Result<Option<ExecutionPhase>, StoreError> {
-        let phase: Option<String> =
-            sqlx::query_scalar("SELECT phase FROM executions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(q("get execution phase"))?;
+    pub(crate) async fn execution_phase(&self, id: &str) -> Result<Option<ExecutionPhase>, StoreError> {
+        let phase: Option<String> = sqlx::query_scalar("SELECT phase FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("get execution phase"))?;
         phase
             .map(|p| {
-                ExecutionPhase::parse(&p).ok_or_else(|| StoreError::Corrupt {
-                    what: format!("execution phase {p:?}"),
-                })
+                ExecutionPhase::parse(&p).ok_or_else(|| StoreError::Corrupt { what: format!("execution phase {p:?}") })
             })
             .transpose()
     }
 
     /// RUNNING → ABORTING. Returns the phase afterwards (`None`: no such execution).
-    pub(crate) async fn request_abort(
-        &self,
-        id: &str,
-    ) -> Result<Option<ExecutionPhase>, StoreError> {
-        sqlx::query(
-            "UPDATE executions SET phase = $2, updated_at = $3 WHERE id = $1 AND phase = $4",
-        )
-        .bind(id)
-        .bind(ExecutionPhase::Aborting.as_str())
-        .bind(now())
-        .bind(ExecutionPhase::Running.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(q("request abort"))?;
+    pub(crate) async fn request_abort(&self, id: &str) -> Result<Option<ExecutionPhase>, StoreError> {
+        sqlx::query("UPDATE executions SET phase = $2, updated_at = $3 WHERE id = $1 AND phase = $4")
+            .bind(id)
+            .bind(ExecutionPhase::Aborting.as_str())
+            .bind(now())
+            .bind(ExecutionPhase::Running.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(q("request abort"))?;
         self.execution_phase(id).await
     }
 
     /// Executions, newest first.
     pub async fn list_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {} FROM executions ORDER BY created_at DESC, id",
-            records::EXECUTION_COLUMNS
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("list executions"))?;
+        let rows =
+            sqlx::query(&format!("SELECT {} FROM executions ORDER BY created_at DESC, id", records::EXECUTION_COLUMNS))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(q("list executions"))?;
         rows.iter().map(records::execution_from_row).collect()
     }
 
@@ -313,14 +272,11 @@ impl StateStore {
         &self,
         id: &str,
     ) -> Result<Option<(ExecutionRecord, Vec<NodeAttemptRecord>)>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {} FROM executions WHERE id = $1",
-            records::EXECUTION_COLUMNS
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(q("get execution"))?;
+        let row = sqlx::query(&format!("SELECT {} FROM executions WHERE id = $1", records::EXECUTION_COLUMNS))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("get execution"))?;
         let Some(row) = row else { return Ok(None) };
         let exec = records::execution_from_row(&row)?;
         let rows = sqlx::query(&format!(
@@ -331,28 +287,19 @@ impl StateStore {
         .fetch_all(&self.pool)
         .await
         .map_err(q("get node attempts"))?;
-        let attempts = rows
-            .iter()
-            .map(records::attempt_from_row)
-            .collect::<Result<_, _>>()?;
+        let attempts = rows.iter().map(records::attempt_from_row).collect::<Result<_, _>>()?;
         Ok(Some((exec, attempts)))
     }
 
     /// The stored workflow YAML and inputs (LiteralMap protobuf) of an execution.
-    pub(crate) async fn execution_source(
-        &self,
-        id: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let row: Option<SqliteRow> =
-            sqlx::query("SELECT workflow_yaml, inputs FROM executions WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(q("get execution source"))?;
+    pub(crate) async fn execution_source(&self, id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let row: Option<SqliteRow> = sqlx::query("SELECT workflow_yaml, inputs FROM executions WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("get execution source"))?;
         let Some(row) = row else { return Ok(None) };
-        let yaml: String = row
-            .try_get("workflow_yaml")
-            .map_err(q("read workflow_yaml"))?;
+        let yaml: String = row.try_get("workflow_yaml").map_err(q("read workflow_yaml"))?;
         let inputs: String = row.try_get("inputs").map_err(q("read inputs"))?;
         Ok(Some((yaml, unb64(&inputs, "execution inputs")?)))
     }

@@ -32,15 +32,9 @@ impl ExecutionPhase {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Running,
-            Self::Aborting,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Aborted,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
+        [Self::Running, Self::Aborting, Self::Succeeded, Self::Failed, Self::Aborted]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
@@ -85,16 +79,9 @@ impl AttemptPhase {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Queued,
-            Self::Running,
-            Self::Succeeded,
-            Self::Failed,
-            Self::RetryableFailed,
-            Self::Aborted,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
+        [Self::Queued, Self::Running, Self::Succeeded, Self::Failed, Self::RetryableFailed, Self::Aborted]
+            .into_iter()
+            .find(|p| p.as_str() == s)
     }
 
     pub fn is_terminal(self) -> bool {
@@ -120,20 +107,12 @@ pub struct RecordedError {
 
 impl RecordedError {
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            code: code.into(),
-            message: message.into(),
-            origin: None,
-        }
+        Self { code: code.into(), message: message.into(), origin: None }
     }
 
     /// An agent's (or the engine's) error as an attempt records it.
     pub fn of(e: &AgentError) -> Self {
-        Self {
-            code: e.code.to_string(),
-            message: e.message.clone(),
-            origin: Some(e.origin),
-        }
+        Self { code: e.code.to_string(), message: e.message.clone(), origin: Some(e.origin) }
     }
 }
 
@@ -197,19 +176,13 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row: &'r SqliteRow,
     col: &'static str,
 ) -> Result<T, StoreError> {
-    row.try_get(col).map_err(|e| StoreError::Corrupt {
-        what: format!("column {col}: {e}"),
-    })
+    row.try_get(col).map_err(|e| StoreError::Corrupt { what: format!("column {col}: {e}") })
 }
 
 fn error_of(row: &SqliteRow) -> Result<Option<RecordedError>, StoreError> {
     let code: Option<String> = get(row, "error_code")?;
     let message: Option<String> = get(row, "error_message")?;
-    Ok(code.map(|code| RecordedError {
-        code,
-        message: message.unwrap_or_default(),
-        origin: None,
-    }))
+    Ok(code.map(|code| RecordedError { code, message: message.unwrap_or_default(), origin: None }))
 }
 
 fn attempt_error_of(row: &SqliteRow) -> Result<Option<RecordedError>, StoreError> {
@@ -223,9 +196,7 @@ fn attempt_error_of(row: &SqliteRow) -> Result<Option<RecordedError>, StoreError
 }
 
 fn json(text: &str, what: &str) -> Result<serde_json::Value, StoreError> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-        what: format!("{what}: {e}"),
-    })
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: format!("{what}: {e}") })
 }
 
 pub(super) fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord, StoreError> {
@@ -234,9 +205,8 @@ pub(super) fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord, Sto
     Ok(ExecutionRecord {
         id: get(row, "id")?,
         workflow_name: get(row, "workflow_name")?,
-        phase: ExecutionPhase::parse(&phase).ok_or_else(|| StoreError::Corrupt {
-            what: format!("execution phase {phase:?}"),
-        })?,
+        phase: ExecutionPhase::parse(&phase)
+            .ok_or_else(|| StoreError::Corrupt { what: format!("execution phase {phase:?}") })?,
         failed_node: get(row, "failed_node")?,
         error: error_of(row)?,
         outputs_uri: get(row, "outputs_uri")?,
@@ -255,16 +225,12 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<NodeAttemptRecord, Sto
     let meta: Option<String> = get(row, "resource_meta")?;
     Ok(NodeAttemptRecord {
         node_id: get(row, "node_id")?,
-        attempt: u32::try_from(attempt).map_err(|_| StoreError::Corrupt {
-            what: format!("attempt {attempt}"),
-        })?,
-        phase: AttemptPhase::parse(&phase).ok_or_else(|| StoreError::Corrupt {
-            what: format!("attempt phase {phase:?}"),
-        })?,
+        attempt: u32::try_from(attempt).map_err(|_| StoreError::Corrupt { what: format!("attempt {attempt}") })?,
+        phase: AttemptPhase::parse(&phase)
+            .ok_or_else(|| StoreError::Corrupt { what: format!("attempt phase {phase:?}") })?,
         task_type: get(row, "task_type")?,
-        task_version: i32::try_from(version).map_err(|_| StoreError::Corrupt {
-            what: format!("task version {version}"),
-        })?,
+        task_version: i32::try_from(version)
+            .map_err(|_| StoreError::Corrupt { what: format!("task version {version}") })?,
         agent_endpoint: get(row, "agent_endpoint")?,
         intent: json(&intent, "intent")?,
         resource_meta: meta.map(|m| unb64(&m, "resource_meta")).transpose()?,

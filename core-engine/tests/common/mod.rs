@@ -16,9 +16,7 @@ use tokio::sync::Notify;
 pub fn int(i: i64) -> core::Literal {
     core::Literal {
         value: Some(LitValue::Scalar(Box::new(core::Scalar {
-            value: Some(ScalarValue::Primitive(core::Primitive {
-                value: Some(Prim::Integer(i)),
-            })),
+            value: Some(ScalarValue::Primitive(core::Primitive { value: Some(Prim::Integer(i)) })),
         }))),
         ..Default::default()
     }
@@ -27,9 +25,7 @@ pub fn int(i: i64) -> core::Literal {
 pub fn as_int(l: &core::Literal) -> Option<i64> {
     match &l.value {
         Some(LitValue::Scalar(s)) => match &s.value {
-            Some(ScalarValue::Primitive(core::Primitive {
-                value: Some(Prim::Integer(i)),
-            })) => Some(*i),
+            Some(ScalarValue::Primitive(core::Primitive { value: Some(Prim::Integer(i)) })) => Some(*i),
             _ => None,
         },
         _ => None,
@@ -37,10 +33,7 @@ pub fn as_int(l: &core::Literal) -> Option<i64> {
 }
 
 pub fn out_int(m: &core::LiteralMap, name: &str) -> i64 {
-    m.literals
-        .get(name)
-        .and_then(as_int)
-        .unwrap_or_else(|| panic!("no integer output {name:?} in {m:?}"))
+    m.literals.get(name).and_then(as_int).unwrap_or_else(|| panic!("no integer output {name:?} in {m:?}"))
 }
 
 /// One call an agent received.
@@ -62,16 +55,10 @@ pub struct Log {
 
 impl Log {
     pub fn push(&self, op: &'static str, ctx: &TaskContext) {
-        let id = ctx
-            .execution
-            .as_ref()
-            .and_then(|m| m.task_execution_id.as_ref());
+        let id = ctx.execution.as_ref().and_then(|m| m.task_execution_id.as_ref());
         self.calls.lock().unwrap().push(Call {
             op,
-            node: id
-                .and_then(|i| i.node_execution_id.as_ref())
-                .map(|n| n.node_id.clone())
-                .unwrap_or_default(),
+            node: id.and_then(|i| i.node_execution_id.as_ref()).map(|n| n.node_id.clone()).unwrap_or_default(),
             attempt: id.map(|i| i.retry_attempt).unwrap_or_default(),
             key: ctx.idempotency_key.as_ref().map(|k| k.to_string()),
             execution: ctx.execution.as_deref().cloned(),
@@ -112,19 +99,10 @@ impl SyncAgent for Echo {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new(self.task_type, 0)]
     }
-    async fn execute(
-        &self,
-        ctx: &TaskContext,
-        task: TaskRequest,
-    ) -> Result<TaskStatus, AgentError> {
+    async fn execute(&self, ctx: &TaskContext, task: TaskRequest) -> Result<TaskStatus, AgentError> {
         self.log.push("execute", ctx);
         let names = declared_outputs(&task.template);
-        let literals = task
-            .inputs
-            .literals
-            .into_iter()
-            .filter(|(k, _)| names.contains(k))
-            .collect();
+        let literals = task.inputs.literals.into_iter().filter(|(k, _)| names.contains(k)).collect();
         Ok(TaskStatus::succeeded(Some(core::LiteralMap { literals })))
     }
 }
@@ -144,19 +122,12 @@ impl SyncAgent for Fail {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new("fail", 0)]
     }
-    async fn execute(
-        &self,
-        ctx: &TaskContext,
-        _task: TaskRequest,
-    ) -> Result<TaskStatus, AgentError> {
+    async fn execute(&self, ctx: &TaskContext, _task: TaskRequest) -> Result<TaskStatus, AgentError> {
         if let Some(d) = &self.after_get_of {
             d.get_called.notified().await;
         }
         self.log.push("execute", ctx);
-        Ok(TaskStatus::failed(AgentError::user(
-            "TEST-E001",
-            "refuses negative input",
-        )))
+        Ok(TaskStatus::failed(AgentError::user("TEST-E001", "refuses negative input")))
     }
 }
 
@@ -228,44 +199,19 @@ impl AsyncAgent for Double {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new(self.task_type, 0)]
     }
-    async fn create(
-        &self,
-        ctx: &TaskContext,
-        task: TaskRequest,
-    ) -> Result<ResourceMeta, AgentError> {
+    async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError> {
         self.log.push("create", ctx);
-        let key = ctx
-            .idempotency_key
-            .as_ref()
-            .map(|k| k.to_string())
-            .ok_or_else(|| AgentError::user("TEST", "no key"))?;
+        let key =
+            ctx.idempotency_key.as_ref().map(|k| k.to_string()).ok_or_else(|| AgentError::user("TEST", "no key"))?;
         let x = task.inputs.literals.get("x").and_then(as_int).unwrap_or(0);
-        let attempt = ctx
-            .execution
-            .as_ref()
-            .and_then(|m| m.task_execution_id.as_ref())
-            .map(|i| i.retry_attempt)
-            .unwrap_or(0);
+        let attempt =
+            ctx.execution.as_ref().and_then(|m| m.task_execution_id.as_ref()).map(|i| i.retry_attempt).unwrap_or(0);
         {
             let mut jobs = self.jobs.lock().unwrap();
             if !jobs.contains_key(&key) {
                 self.jobs_started.fetch_add(1, Ordering::SeqCst);
-                let polls = if attempt < self.fail_first_attempts {
-                    0
-                } else {
-                    self.polls
-                };
-                jobs.insert(
-                    key.clone(),
-                    Job {
-                        x: if attempt < self.fail_first_attempts {
-                            -1
-                        } else {
-                            x
-                        },
-                        polls,
-                    },
-                );
+                let polls = if attempt < self.fail_first_attempts { 0 } else { self.polls };
+                jobs.insert(key.clone(), Job { x: if attempt < self.fail_first_attempts { -1 } else { x }, polls });
             }
         }
         self.create_called.notify_one();
@@ -273,10 +219,7 @@ impl AsyncAgent for Double {
             std::future::pending::<()>().await;
         }
         if take_one(&self.lost_create_answers) {
-            return Err(AgentError::unavailable(
-                "TEST-E003",
-                "the answer to CreateTask was lost",
-            ));
+            return Err(AgentError::unavailable("TEST-E003", "the answer to CreateTask was lost"));
         }
         // The output prefix travels in the handle so get can write outputs.pb.
         ResourceMeta::encode(&serde_json::json!({"key": key, "prefix": ctx.output_prefix}))
@@ -295,9 +238,7 @@ impl AsyncAgent for Double {
         }
         let x = {
             let mut jobs = self.jobs.lock().unwrap();
-            let job = jobs
-                .get_mut(&key)
-                .ok_or_else(|| AgentError::not_found("TEST", "unknown job"))?;
+            let job = jobs.get_mut(&key).ok_or_else(|| AgentError::not_found("TEST", "unknown job"))?;
             if job.polls > 0 {
                 job.polls -= 1;
                 return Ok(TaskStatus::running(format!("{} polls to go", job.polls)));
@@ -305,25 +246,15 @@ impl AsyncAgent for Double {
             job.x
         };
         if x < 0 && self.fail_as_user {
-            return Ok(TaskStatus::failed(AgentError::user(
-                "TEST-E005",
-                "the task's own error",
-            )));
+            return Ok(TaskStatus::failed(AgentError::user("TEST-E005", "the task's own error")));
         }
         if x < 0 {
-            return Ok(TaskStatus::failed(AgentError::unavailable(
-                "TEST-E002",
-                "backend hiccup",
-            )));
+            return Ok(TaskStatus::failed(AgentError::unavailable("TEST-E002", "backend hiccup")));
         }
-        let outputs = core::LiteralMap {
-            literals: [("y".to_owned(), int(2 * x))].into(),
-        };
+        let outputs = core::LiteralMap { literals: [("y".to_owned(), int(2 * x))].into() };
         if self.outputs_in_file {
             let uri = join_uri(&prefix, "outputs.pb");
-            ctx.data_store()
-                .write(&uri, prost::Message::encode_to_vec(&outputs).into())
-                .await?;
+            ctx.data_store().write(&uri, prost::Message::encode_to_vec(&outputs).into()).await?;
             return Ok(TaskStatus::succeeded(None));
         }
         Ok(TaskStatus::succeeded(Some(outputs)))
@@ -331,10 +262,7 @@ impl AsyncAgent for Double {
     async fn delete(&self, ctx: &TaskContext, _meta: &ResourceMeta) -> Result<(), AgentError> {
         self.log.push("delete", ctx);
         if self.delete_unavailable.load(Ordering::SeqCst) {
-            return Err(AgentError::unavailable(
-                "TEST-E006",
-                "DeleteTask not answered",
-            ));
+            return Err(AgentError::unavailable("TEST-E006", "DeleteTask not answered"));
         }
         Ok(())
     }
@@ -342,8 +270,7 @@ impl AsyncAgent for Double {
 
 /// Decrements `n` if positive; true when it did.
 fn take_one(n: &AtomicU32) -> bool {
-    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1))
-        .is_ok()
+    n.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| v.checked_sub(1)).is_ok()
 }
 
 /// Async: both branches must be created before either finishes, so they can only
@@ -362,11 +289,7 @@ impl AsyncAgent for Rendezvous {
     fn task_categories(&self) -> Vec<TaskCategory> {
         vec![TaskCategory::new("rendezvous", 0)]
     }
-    async fn create(
-        &self,
-        ctx: &TaskContext,
-        task: TaskRequest,
-    ) -> Result<ResourceMeta, AgentError> {
+    async fn create(&self, ctx: &TaskContext, task: TaskRequest) -> Result<ResourceMeta, AgentError> {
         self.log.push("create", ctx);
         let node = ctx
             .execution
@@ -375,11 +298,7 @@ impl AsyncAgent for Rendezvous {
             .and_then(|i| i.node_execution_id.as_ref())
             .map(|n| n.node_id.clone())
             .unwrap_or_default();
-        self.spans
-            .lock()
-            .unwrap()
-            .entry(node.clone())
-            .or_insert((Instant::now(), None));
+        self.spans.lock().unwrap().entry(node.clone()).or_insert((Instant::now(), None));
         self.created.fetch_add(1, Ordering::SeqCst);
         let x = task.inputs.literals.get("x").and_then(as_int).unwrap_or(0);
         ResourceMeta::encode(&serde_json::json!({"node": node, "x": x}))
@@ -393,9 +312,7 @@ impl AsyncAgent for Rendezvous {
         if let Some(span) = self.spans.lock().unwrap().get_mut(&node) {
             span.1.get_or_insert_with(Instant::now);
         }
-        let outputs = core::LiteralMap {
-            literals: [("y".to_owned(), int(h["x"].as_i64().unwrap_or(0)))].into(),
-        };
+        let outputs = core::LiteralMap { literals: [("y".to_owned(), int(h["x"].as_i64().unwrap_or(0)))].into() };
         Ok(TaskStatus::succeeded(Some(outputs)))
     }
     async fn delete(&self, _ctx: &TaskContext, _meta: &ResourceMeta) -> Result<(), AgentError> {
@@ -406,10 +323,7 @@ impl AsyncAgent for Rendezvous {
 pub fn client(dir: &Path, register: impl FnOnce(&mut AgentRegistry)) -> Arc<InProcessClient> {
     let mut registry = AgentRegistry::new();
     register(&mut registry);
-    Arc::new(InProcessClient::new(
-        Arc::new(registry),
-        AgentServices::local(dir.join("data")),
-    ))
+    Arc::new(InProcessClient::new(Arc::new(registry), AgentServices::local(dir.join("data"))))
 }
 
 pub fn fast_poll() -> PollConfig {
@@ -424,11 +338,7 @@ pub fn fast_poll() -> PollConfig {
 pub fn fast_retry() -> RetryConfig {
     RetryConfig {
         system_retries: 3,
-        backoff: Backoff {
-            initial: Duration::from_millis(5),
-            factor: 2,
-            max: Duration::from_millis(20),
-        },
+        backoff: Backoff { initial: Duration::from_millis(5), factor: 2, max: Duration::from_millis(20) },
         interruptible_failure_threshold: None,
     }
 }
@@ -441,7 +351,5 @@ pub fn fast_config(dir: &Path, router: AgentRouter) -> EngineConfig {
 }
 
 pub async fn engine(dir: &Path, router: AgentRouter) -> Engine {
-    Engine::open(fast_config(dir, router))
-        .await
-        .expect("engine opens")
+    Engine::open(fast_config(dir, router)).await.expect("engine opens")
 }
