@@ -6,6 +6,7 @@ use std::time::Duration;
 use tern_agent_api::datastore::{DataStore, LocalDataStore};
 
 use crate::router::AgentRouter;
+use crate::store::StateLocation;
 
 /// How GetTask is polled for an async task: exponential backoff from `initial`, times
 /// `factor`, capped at `max`. The first GetTask is sent right after CreateTask.
@@ -34,8 +35,9 @@ impl PollConfig {
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Holds `tern.db` (created if missing).
-    pub state_dir: PathBuf,
+    /// Where executions are recorded: a directory holding `tern.db` (SQLite, created if
+    /// missing) or a PostgreSQL database.
+    pub state: StateLocation,
     /// Where node inputs/outputs are written.
     pub data_store: Arc<dyn DataStore>,
     /// URI prefix in `data_store` for execution data: node attempts write under
@@ -48,12 +50,26 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// Defaults: data in a local directory `<state_dir>/data`, 8 parallel nodes,
-    /// default polling.
+    /// SQLite state in `state_dir`. Defaults: data in a local directory `<state_dir>/data`,
+    /// 8 parallel nodes, default polling.
     pub fn new(state_dir: impl Into<PathBuf>, router: AgentRouter) -> Self {
-        let state_dir = state_dir.into();
-        let store = LocalDataStore::new(state_dir.join("data"));
+        Self::at(StateLocation::Sqlite(state_dir.into()), router)
+    }
+
+    /// State at `state`; data in [`default_data_dir`] of it.
+    pub fn at(state: StateLocation, router: AgentRouter) -> Self {
+        let store = LocalDataStore::new(default_data_dir(&state));
         let data_root = store.canonical_uri("");
-        Self { state_dir, data_store: Arc::new(store), data_root, router, max_parallel: 8, poll: PollConfig::default() }
+        Self { state, data_store: Arc::new(store), data_root, router, max_parallel: 8, poll: PollConfig::default() }
+    }
+}
+
+/// Where node inputs and outputs go when nothing else is configured: `<state dir>/data`
+/// next to a SQLite state, `.tern/data` (relative to the working directory) with a
+/// PostgreSQL state, the same place the default state directory would put them.
+pub fn default_data_dir(state: &StateLocation) -> PathBuf {
+    match state.local_dir() {
+        Some(dir) => dir.join("data"),
+        None => PathBuf::from(".tern").join("data"),
     }
 }

@@ -68,9 +68,10 @@ fn new_execution_id() -> String {
 }
 
 impl Engine {
-    /// Opens the state store (creating `<state_dir>/tern.db` if needed).
+    /// Opens the state store (creating `<state_dir>/tern.db` if needed, or connecting to
+    /// PostgreSQL) and applies its migrations.
     pub async fn open(config: EngineConfig) -> Result<Self, EngineError> {
-        let store = StateStore::open(&config.state_dir).await?;
+        let store = StateStore::connect(&config.state).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
