@@ -6,6 +6,7 @@ use std::time::Duration;
 use tern_agent_api::datastore::{DataStore, LocalDataStore};
 
 use crate::router::AgentRouter;
+use crate::store::StateLocation;
 
 /// Exponential backoff with jitter: `initial`, times `factor` per step, capped at `max`.
 /// Each wait is drawn uniformly from `[d/2, d]` ("equal jitter"), so many nodes that fail
@@ -108,8 +109,9 @@ impl Default for RetryConfig {
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// Holds `tern.db` (created if missing).
-    pub state_dir: PathBuf,
+    /// Where executions are recorded: a directory holding `tern.db` (SQLite, created if
+    /// missing) or a PostgreSQL database.
+    pub state: StateLocation,
     /// Where node inputs/outputs are written.
     pub data_store: Arc<dyn DataStore>,
     /// URI prefix in `data_store` for execution data: node attempts write under
@@ -120,24 +122,43 @@ pub struct EngineConfig {
     pub max_parallel: usize,
     pub poll: PollConfig,
     pub retry: RetryConfig,
+    /// How long the execution lease lasts unrenewed: the process driving an execution
+    /// renews it every third of this; another process may take over an execution whose
+    /// driver has not renewed it for this long (it crashed or hangs).
+    pub lease_ttl: Duration,
 }
 
 impl EngineConfig {
-    /// Defaults: data in a local directory `<state_dir>/data`, 8 parallel nodes,
-    /// default polling and retries.
+    /// SQLite state in `state_dir`. Defaults: data in a local directory `<state_dir>/data`,
+    /// 8 parallel nodes, default polling and retries.
     pub fn new(state_dir: impl Into<PathBuf>, router: AgentRouter) -> Self {
-        let state_dir = state_dir.into();
-        let store = LocalDataStore::new(state_dir.join("data"));
+        Self::at(StateLocation::Sqlite(state_dir.into()), router)
+    }
+
+    /// State at `state`; data in [`default_data_dir`] of it.
+    pub fn at(state: StateLocation, router: AgentRouter) -> Self {
+        let store = LocalDataStore::new(default_data_dir(&state));
         let data_root = store.canonical_uri("");
         Self {
-            state_dir,
+            state,
             data_store: Arc::new(store),
             data_root,
             router,
             max_parallel: 8,
             poll: PollConfig::default(),
             retry: RetryConfig::default(),
+            lease_ttl: Duration::from_secs(15),
         }
+    }
+}
+
+/// Where node inputs and outputs go when nothing else is configured: `<state dir>/data`
+/// next to a SQLite state, `.tern/data` (relative to the working directory) with a
+/// PostgreSQL state, the same place the default state directory would put them.
+pub fn default_data_dir(state: &StateLocation) -> PathBuf {
+    match state.local_dir() {
+        Some(dir) => dir.join("data"),
+        None => PathBuf::from(".tern").join("data"),
     }
 }
 

@@ -19,11 +19,12 @@ use crate::exec::node::NodeHistory;
 use crate::exec::scheduler::{schedule, NodeInit, Plan};
 use crate::exec::signal::RunSignal;
 use crate::exec::{NodeStart, RunCtx, TaskExecutionIntent};
+use crate::lease::{self, LeaseHold, Monitor};
 use crate::router::{AgentRouter, ServedTypes};
 use crate::spec::WorkflowSpec;
 use crate::store::{
-    AttemptPhase, ExecutionPhase, ExecutionRecord, NewExecution, NodeAttemptRecord, RecordedError, StateStore,
-    StoreError,
+    AttemptPhase, ExecutionPhase, ExecutionRecord, LeaseGrant, LeaseOutcome, NewExecution, NodeAttemptRecord,
+    RecordedError, StateStore, StoreError,
 };
 
 /// How an execution ended.
@@ -62,6 +63,9 @@ struct Inner {
     max_parallel: usize,
     poll: PollConfig,
     retry: RetryConfig,
+    lease_ttl: std::time::Duration,
+    /// Who this engine is when it holds an execution's lease: host, pid and a random part.
+    owner: String,
 }
 
 fn new_execution_id() -> String {
@@ -71,9 +75,10 @@ fn new_execution_id() -> String {
 }
 
 impl Engine {
-    /// Opens the state store (creating `<state_dir>/tern.db` if needed).
+    /// Opens the state store (creating `<state_dir>/tern.db` if needed, or connecting to
+    /// PostgreSQL) and applies its migrations.
     pub async fn open(config: EngineConfig) -> Result<Self, EngineError> {
-        let store = StateStore::open(&config.state_dir).await?;
+        let store = StateStore::connect(&config.state).await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -83,6 +88,8 @@ impl Engine {
                 max_parallel: config.max_parallel.max(1),
                 poll: config.poll,
                 retry: config.retry,
+                lease_ttl: config.lease_ttl,
+                owner: lease::owner_id(),
             }),
         })
     }
@@ -160,6 +167,7 @@ impl Engine {
                 inputs: &input_bytes,
             })
             .await?;
+        let hold = self.take_lease(&id).await?;
         let events = Events(events);
         events.emit(ExecutionEvent::Started { execution_id: id.clone(), workflow: wf.name.clone() }).await;
         let exec_root = join_uri(&self.inner.data_root, &id);
@@ -172,7 +180,7 @@ impl Engine {
             .iter()
             .map(|n| (n.id.clone(), NodeInit::Pending(NodeStart::Fresh { attempt: 0 }, NodeHistory::default())))
             .collect();
-        self.execute(&id, &wf, &inputs, init, std::time::SystemTime::now(), events).await
+        self.execute(&id, &wf, &inputs, init, std::time::SystemTime::now(), events, hold).await
     }
 
     /// Recorded executions, newest first.
@@ -197,6 +205,12 @@ impl Engine {
         id: &str,
         events: Option<mpsc::Sender<ExecutionEvent>>,
     ) -> Result<ExecutionOutcome, EngineError> {
+        let detail = self.execution(id).await?;
+        if detail.execution.phase.is_terminal() {
+            return Err(EngineError::NotRecoverable { id: id.to_owned(), phase: detail.execution.phase.to_string() });
+        }
+        let hold = self.take_lease(id).await?;
+        // Read again under the lease: the previous driver may have moved on meanwhile.
         let detail = self.execution(id).await?;
         if detail.execution.phase.is_terminal() {
             return Err(EngineError::NotRecoverable { id: id.to_owned(), phase: detail.execution.phase.to_string() });
@@ -227,7 +241,23 @@ impl Engine {
         let created = chrono::DateTime::parse_from_rfc3339(&detail.execution.created_at)
             .map(std::time::SystemTime::from)
             .unwrap_or_else(|_| std::time::SystemTime::now());
-        self.execute(id, &wf, &inputs, init, created, events).await
+        self.execute(id, &wf, &inputs, init, created, events, hold).await
+    }
+
+    /// Takes the execution's lease for this engine, or says who holds it.
+    async fn take_lease(&self, id: &str) -> Result<LeaseHold, EngineError> {
+        let ttl = self.inner.lease_ttl;
+        match self.inner.store.acquire_lease(id, &self.inner.owner, lease::now_ms(), lease::ms(ttl)).await? {
+            LeaseOutcome::Acquired { how, .. } => {
+                if let LeaseGrant::TakenOver { previous_owner, .. } = how {
+                    tracing::warn!(execution = id, %previous_owner, "took the execution over from a stale driver");
+                }
+                Ok(LeaseHold::new(self.inner.store.clone(), id, &self.inner.owner))
+            }
+            LeaseOutcome::Held { owner, expires_at_ms } => {
+                Err(EngineError::LeaseHeld { id: id.to_owned(), owner, until: lease::rfc3339(expires_at_ms) })
+            }
+        }
     }
 
     /// Aborts an execution: its phase becomes ABORTING; the process driving it (seeing
@@ -247,7 +277,21 @@ impl Engine {
             }
             Some(_) => {}
         }
-        self.recover(id, events).await
+        loop {
+            match self.recover(id, events.clone()).await {
+                // A live driver carries the abort out: wait for it to record the end.
+                Err(EngineError::LeaseHeld { .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    let detail = self.execution(id).await?;
+                    if detail.execution.phase.is_terminal() {
+                        return Ok(outcome_of(detail.execution));
+                    }
+                }
+                // It finished meanwhile (aborted, or it ended before seeing the request).
+                Err(EngineError::NotRecoverable { .. }) => return Ok(outcome_of(self.execution(id).await?.execution)),
+                other => return other,
+            }
+        }
     }
 
     /// Where a node resumes, from its attempts (sorted by attempt number, at least one).
@@ -326,6 +370,23 @@ impl Engine {
         init: HashMap<String, NodeInit>,
         created: std::time::SystemTime,
         events: Events,
+        hold: LeaseHold,
+    ) -> Result<ExecutionOutcome, EngineError> {
+        let result = self.drive(id, wf, inputs, init, created, events, &hold).await;
+        hold.release().await;
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn drive(
+        &self,
+        id: &str,
+        wf: &CompiledWorkflow,
+        inputs: &core::LiteralMap,
+        init: HashMap<String, NodeInit>,
+        created: std::time::SystemTime,
+        events: Events,
+        hold: &LeaseHold,
     ) -> Result<ExecutionOutcome, EngineError> {
         let (signal_tx, signal_rx) = watch::channel(RunSignal::Run);
         let signal_tx = Arc::new(signal_tx);
@@ -348,7 +409,7 @@ impl Engine {
         if self.inner.store.execution_phase(id).await? == Some(ExecutionPhase::Aborting) {
             let _ = signal_tx.send(RunSignal::Abort);
         }
-        let _monitor = Monitor::start(self.inner.store.clone(), id.to_owned(), signal_tx.clone());
+        let monitor = Monitor::start(hold, self.inner.lease_ttl, signal_tx.clone());
         let plan = Plan { wf, wf_inputs: inputs, init, max_parallel: self.inner.max_parallel, deadline };
         let result = schedule(run, signal_tx, plan).await;
         if let Some(source) = result.store_error {
@@ -357,7 +418,8 @@ impl Engine {
         match result.stopped_by {
             Some(RunSignal::Abort) => return self.finish_aborted(id, &events).await,
             Some(RunSignal::Halt) => {
-                return Err(EngineError::LeaseLost { id: id.to_owned(), owner: "another process".into() })
+                let owner = monitor.lost_to().unwrap_or_else(|| "another process".into());
+                return Err(EngineError::LeaseLost { id: id.to_owned(), owner });
             }
             _ => {}
         }
@@ -453,34 +515,13 @@ fn result_lost(a: &NodeAttemptRecord, why: &str) -> AgentError {
     )
 }
 
-/// Watches the execution's row while it is driven: an abort requested by another process
-/// (`tern abort`) becomes the `Abort` signal. Stops with the driver (dropped).
-struct Monitor(tokio::task::JoinHandle<()>);
-
-impl Monitor {
-    const EVERY: std::time::Duration = std::time::Duration::from_millis(500);
-
-    fn start(store: StateStore, id: String, signal: Arc<watch::Sender<RunSignal>>) -> Self {
-        Self(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Self::EVERY).await;
-                match store.execution_phase(&id).await {
-                    Ok(Some(ExecutionPhase::Aborting)) => {
-                        let _ = signal.send(RunSignal::Abort);
-                        return;
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(execution = %id, error = %e, "cannot read the execution's phase")
-                    }
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        self.0.abort();
+/// The outcome of an execution another process drove, as recorded.
+fn outcome_of(x: ExecutionRecord) -> ExecutionOutcome {
+    ExecutionOutcome {
+        id: x.id,
+        phase: x.phase,
+        outputs: core::LiteralMap::default(),
+        failed_node: x.failed_node,
+        error: x.error,
     }
 }

@@ -94,6 +94,11 @@ pub mod codes {
     pub const STORE_QUERY: &str = "TERN-E402";
     /// A stored record cannot be decoded.
     pub const STORE_CORRUPT: &str = "TERN-E403";
+    /// The state location is not a usable PostgreSQL URL (or its secret reference cannot
+    /// be resolved).
+    pub const STORE_LOCATION: &str = "TERN-E404";
+    /// The PostgreSQL server refused the state database's credentials.
+    pub const STORE_AUTH: &str = "TERN-E405";
 }
 
 /// Any error the engine API returns.
@@ -156,16 +161,19 @@ impl EngineError {
     /// True when the caller's input is at fault (workflow text, inputs, ids): a CLI exits
     /// with its usage status (2) for these, and 1 for the others.
     pub fn is_user_error(&self) -> bool {
-        matches!(
-            self,
-            Self::Parse(_)
-                | Self::Compile(_)
-                | Self::Inputs(_)
-                | Self::NotFound { .. }
-                | Self::NotRecoverable { .. }
-                | Self::NotAbortable { .. }
-                | Self::LeaseHeld { .. }
-        )
+        match self {
+            Self::Store(e) => e.is_user_error(),
+            _ => matches!(
+                self,
+                Self::Parse(_)
+                    | Self::Compile(_)
+                    | Self::Inputs(_)
+                    | Self::NotFound { .. }
+                    | Self::NotRecoverable { .. }
+                    | Self::NotAbortable { .. }
+                    | Self::LeaseHeld { .. }
+            ),
+        }
     }
 }
 

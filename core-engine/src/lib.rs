@@ -4,8 +4,8 @@
 //! to one type-checked IR ([`compile`]), and executed node by node through the agent
 //! protocol ([`router`], [`exec`]): every node is delegated to an agent via an
 //! [`AgentClient`](tern_agent_api::client::AgentClient), in-process or over gRPC. State
-//! (executions, node attempts, idempotency intents, resource_meta) lives in SQLite
-//! ([`store`]), so an interrupted execution can be [recovered](Engine::recover) without
+//! (executions, node attempts, idempotency intents, resource_meta) lives in SQLite or
+//! PostgreSQL ([`store`]), so an interrupted execution can be [recovered](Engine::recover) without
 //! launching duplicate jobs.
 //!
 //! ```
@@ -65,6 +65,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod exec;
+mod lease;
 pub mod router;
 pub mod spec;
 pub mod store;
@@ -77,4 +78,7 @@ pub use exec::events::ExecutionEvent;
 pub use exec::inputs::split_input;
 pub use router::{AgentRouter, Served, ServedTypes};
 pub use spec::{FailurePolicy, ParseError, WorkflowSpec};
-pub use store::{AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError, StoreError};
+pub use store::{
+    AttemptPhase, ExecutionPhase, ExecutionRecord, LeaseGrant, LeaseOutcome, NodeAttemptRecord, RecordedError,
+    StateLocation, StateStore, StoreError,
+};

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client, engine, int, out_int, Double, Echo, Fail, Log, Rendezvous};
+use common::{client, engine, engine_at, int, out_int, Backend, Double, Echo, Fail, Log, Rendezvous};
 use prost::Message;
 use tern_agent_api::prelude::*;
 use tern_core_engine::{
@@ -25,6 +25,15 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
 fn raw(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
+
+// The run, failure and recovery paths, on both state backends (PostgreSQL: a fresh
+// database on TERN_TEST_POSTGRES_URL's server).
+on_both_backends!(
+    sync_and_async_paths_write_inputs_and_outputs,
+    permanent_failure_stops_the_execution_and_is_recorded,
+    recovery_reissues_create_with_the_same_task_execution_id,
+    recovery_resumes_polling_a_recorded_resource_meta,
+);
 
 const PIPELINE: &str = r#"
 name: pipeline
@@ -45,16 +54,18 @@ outputs:
   y: ${doubled.y}
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_and_async_paths_write_inputs_and_outputs() {
+async fn sync_and_async_paths_write_inputs_and_outputs(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    let Some(state) = common::state(backend, dir.path(), "sync_and_async_paths_write_inputs_and_outputs").await else {
+        return;
+    };
     let log = Arc::new(Log::default());
     let double = Arc::new(Double::new("double", log.clone()));
     let c = client(dir.path(), |r| {
         r.register_sync(Arc::new(Echo { task_type: "echo", log: log.clone() })).unwrap();
         r.register_async(double.clone()).unwrap();
     });
-    let engine = engine(dir.path(), AgentRouter::new(c)).await;
+    let engine = engine_at(&state, dir.path(), AgentRouter::new(c)).await;
     let wf = engine.compile(&spec(PIPELINE)).await.unwrap();
     let (tx, mut rx) = mpsc::channel(256);
     let outcome = within(engine.run(&wf, raw(&[("x", "21")]), Some(tx))).await.unwrap();
@@ -204,9 +215,12 @@ async fn retryable_failure_is_retried_as_a_new_attempt() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permanent_failure_stops_the_execution_and_is_recorded() {
+async fn permanent_failure_stops_the_execution_and_is_recorded(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    let Some(state) = common::state(backend, dir.path(), "permanent_failure_stops_the_execution_and_is_recorded").await
+    else {
+        return;
+    };
     let log = Arc::new(Log::default());
     let slow = Arc::new(Double::new("slow", log.clone()));
     slow.release.store(false, Ordering::SeqCst);
@@ -215,7 +229,7 @@ async fn permanent_failure_stops_the_execution_and_is_recorded() {
         r.register_sync(Arc::new(Echo { task_type: "echo", log: log.clone() })).unwrap();
         r.register_async(slow.clone()).unwrap();
     });
-    let engine = engine(dir.path(), AgentRouter::new(c)).await;
+    let engine = engine_at(&state, dir.path(), AgentRouter::new(c)).await;
     let text = r#"
 name: failing
 nodes:
@@ -363,17 +377,21 @@ async fn crash_after(
     id.expect("the execution started")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovery_reissues_create_with_the_same_task_execution_id() {
+async fn recovery_reissues_create_with_the_same_task_execution_id(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    let Some(state) =
+        common::state(backend, dir.path(), "recovery_reissues_create_with_the_same_task_execution_id").await
+    else {
+        return;
+    };
     let (log, double, c) = recovery_setup(dir.path());
     double.hang_create.store(true, Ordering::SeqCst);
-    let first = engine(dir.path(), AgentRouter::new(c.clone())).await;
+    let first = engine_at(&state, dir.path(), AgentRouter::new(c.clone())).await;
     let wf = first.compile(&spec(PIPELINE)).await.unwrap();
     let id = crash_after(first, wf, double.create_called.notified()).await;
 
     // The crash left an intent without resource_meta.
-    let engine = engine(dir.path(), AgentRouter::new(c)).await;
+    let engine = engine_at(&state, dir.path(), AgentRouter::new(c)).await;
     let detail = engine.execution(&id).await.unwrap();
     assert_eq!(detail.execution.phase, ExecutionPhase::Running);
     let pending = detail.attempts.iter().find(|a| a.node_id == "doubled").unwrap();
@@ -398,16 +416,19 @@ async fn recovery_reissues_create_with_the_same_task_execution_id() {
     assert!(matches!(engine.recover(&id, None).await, Err(EngineError::NotRecoverable { .. })));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn recovery_resumes_polling_a_recorded_resource_meta() {
+async fn recovery_resumes_polling_a_recorded_resource_meta(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
+    let Some(state) = common::state(backend, dir.path(), "recovery_resumes_polling_a_recorded_resource_meta").await
+    else {
+        return;
+    };
     let (log, double, c) = recovery_setup(dir.path());
     double.release.store(false, Ordering::SeqCst);
-    let first = engine(dir.path(), AgentRouter::new(c.clone())).await;
+    let first = engine_at(&state, dir.path(), AgentRouter::new(c.clone())).await;
     let wf = first.compile(&spec(PIPELINE)).await.unwrap();
     let id = crash_after(first, wf, double.get_called.notified()).await;
 
-    let engine = engine(dir.path(), AgentRouter::new(c)).await;
+    let engine = engine_at(&state, dir.path(), AgentRouter::new(c)).await;
     let detail = engine.execution(&id).await.unwrap();
     let running = detail.attempts.iter().find(|a| a.node_id == "doubled").unwrap();
     assert_eq!(running.phase, AttemptPhase::Running);

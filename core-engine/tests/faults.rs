@@ -151,7 +151,8 @@ async fn user_and_system_failures_spend_separate_budgets() {
     assert_eq!(outcome.phase, ExecutionPhase::Failed);
     let err = outcome.error.unwrap();
     assert_eq!(err.code, "TEST-E005");
-    assert!(err.message.contains("no user retries left: 2 allowed"), "{err}");
+    let detail = engine.execution(&outcome.id).await.unwrap();
+    assert!(err.message.contains("no user retries left: 2 allowed"), "{err} {:#?}", detail.attempts);
     assert_eq!(log.count("create"), 3);
 }
 
@@ -237,7 +238,7 @@ async fn finishing_what_can_run_after_a_failure_runs_the_independent_branch() {
     assert_eq!(outcome.phase, ExecutionPhase::Failed);
     assert_eq!(outcome.failed_node.as_deref(), Some("bad"));
     let nodes: Vec<String> = log.calls().iter().map(|c| c.node.clone()).collect();
-    assert!(nodes.iter().any(|n| n == "after_good"), "the independent branch finished: {nodes:?}");
+    assert!(nodes.iter().any(|n| n == "after_good"), "the independent branch finished: {:#?}", log.calls());
     assert!(nodes.iter().all(|n| n != "after_bad"), "nothing downstream of the failure runs");
 
     // Fail fast (the default) starts nothing after the failure.
@@ -411,4 +412,52 @@ async fn a_recorded_sync_result_is_never_sent_again() {
     assert_eq!(err.code, codes::RESULT_LOST, "{err}");
     assert!(err.message.contains("is not run again"), "{err}");
     assert_eq!(log.calls().iter().filter(|c| c.node == "first").count(), 2, "one send per execution");
+}
+
+#[tokio::test]
+async fn only_the_lease_holder_drives_an_execution_and_a_stale_lease_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::default());
+    let (double, router) = setup(dir.path(), Double::new("slow", log.clone()));
+    double.release.store(false, Ordering::SeqCst);
+    let engine = engine(dir.path(), router.clone()).await;
+    let text = "name: t\nnodes:\n  - id: s\n    task: {type: slow, interface: {inputs: {x: integer}, outputs: {y: integer}}}\n    inputs: {x: 1}\n";
+    let wf = engine.compile(&spec(text)).await.unwrap();
+    let run = tokio::spawn({
+        let engine = engine.clone();
+        async move { engine.run(&wf, vec![], None).await }
+    });
+    while log.count("get") == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let id = engine.executions().await.unwrap()[0].id.clone();
+    // A second process cannot drive it while the first renews its lease (well past one TTL).
+    let other = Engine::open(fast_config(dir.path(), router.clone())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    match other.recover(&id, None).await {
+        Err(e @ EngineError::LeaseHeld { .. }) => {
+            assert!(e.to_string().contains(&format!(":{}:", std::process::id())), "names the driver: {e}")
+        }
+        other => panic!("expected LeaseHeld, got {other:?}"),
+    }
+    assert_eq!(double.jobs_started.load(Ordering::SeqCst), 1);
+
+    // The driver dies without releasing (a SIGKILL: no destructor runs) — simulated by a
+    // lease written for a dead owner once the real driver is gone.
+    run.abort();
+    let _ = run.await;
+    let store = tern_core_engine::StateStore::open(dir.path()).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    tokio::time::sleep(Duration::from_millis(50)).await; // the dropped driver's release lands first
+    assert!(matches!(
+        store.acquire_lease(&id, "deadhost:1:dead", now, 300).await.unwrap(),
+        tern_core_engine::LeaseOutcome::Acquired { .. }
+    ));
+    assert!(matches!(other.recover(&id, None).await, Err(EngineError::LeaseHeld { .. })));
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    double.release.store(true, Ordering::SeqCst);
+    let outcome = within(other.recover(&id, None)).await.unwrap();
+    assert_eq!(outcome.phase, ExecutionPhase::Succeeded, "{outcome:?}");
+    assert_eq!(double.jobs_started.load(Ordering::SeqCst), 1, "the new driver attached to the job");
+    assert_eq!(store.lease(&id).await.unwrap(), None, "released at the end");
 }

@@ -131,7 +131,9 @@ pub(crate) async fn schedule(
         let _ = signal.send(RunSignal::Cancel);
     }
     let mut signal_rx = signal.subscribe();
-    let mut stopped_by = None;
+    // The driver may have signalled before this subscription (an abort found at start).
+    let mut stopped_by =
+        Some(*signal_rx.borrow_and_update()).filter(|s| matches!(s, RunSignal::Abort | RunSignal::Halt));
     let mut store_error = None;
     let mut running: JoinSet<(usize, NodeEnd)> = JoinSet::new();
     let mut running_ids: HashMap<tokio::task::Id, usize> = HashMap::new();

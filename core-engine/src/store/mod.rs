@@ -1,41 +1,85 @@
 //! Durable engine state: executions and node attempts (with idempotency intents and
-//! resource_meta) in a SQLite file `<state dir>/tern.db`.
+//! resource_meta), in SQLite (`<state dir>/tern.db`, the embedded default) or PostgreSQL.
 //!
-//! Queries are runtime `sqlx::query` calls with `$n` placeholders and portable SQL, so a
-//! PostgreSQL backend needs a pool type, not new SQL.
+//! Every query is written once: runtime `sqlx::query` calls with `$n` placeholders and
+//! portable SQL inside [`with_pool!`], which compiles the body for each backend's pool.
+//! Rows are decoded in [`records`] through [`records::Columns`], implemented for both row
+//! types. Each backend has its own versioned migrations (`migrations/sqlite`,
+//! `migrations/postgres`: the same versions with the same meaning).
+mod connect;
+mod lease;
+pub mod location;
 mod records;
+#[cfg(test)]
+mod tests;
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
+use std::fmt;
+use std::path::Path;
 
 use base64::Engine as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::Row;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 
 use crate::error::codes;
+pub use lease::{LeaseGrant, LeaseOutcome};
+pub use location::StateLocation;
+use records::Columns;
 pub use records::{AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError};
 
-/// Failures of the state database.
+/// Runs `$body` with `$p` bound to the store's pool, whichever backend it is: the body
+/// (a `sqlx::query(…)…execute($p)` chain) is written once and compiled for each backend.
+/// Its value must not depend on the backend: decode rows inside it, map query results
+/// to `()` or `rows_affected()`.
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Failures of the state database. Messages never hold a password: locations print
+/// redacted and driver messages are scrubbed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("[{}] cannot open state database {path}: {source}", codes::STORE_OPEN)]
-    Open { path: PathBuf, source: sqlx::Error },
-    #[error("[{}] cannot migrate state database {path}: {source}", codes::STORE_OPEN)]
-    Migrate { path: PathBuf, source: sqlx::migrate::MigrateError },
+    /// The location is not a usable PostgreSQL URL.
+    #[error("[{}] invalid state location {location}: {reason}", codes::STORE_LOCATION)]
+    Location { location: String, reason: String },
+    #[error("[{}] cannot open state database {location}: {reason}", codes::STORE_OPEN)]
+    Open { location: String, reason: String },
+    /// The server refused the credentials.
+    #[error("[{}] the server refused the credentials for state database {location}: {reason}", codes::STORE_AUTH)]
+    Auth { location: String, reason: String },
+    #[error("[{}] cannot migrate state database {location}: {reason}", codes::STORE_OPEN)]
+    Migrate { location: String, reason: String },
     #[error("[{}] state database query failed ({what}): {source}", codes::STORE_QUERY)]
     Query { what: &'static str, source: sqlx::Error },
     #[error("[{}] stored record is unreadable ({what})", codes::STORE_CORRUPT)]
     Corrupt { what: String },
+    #[error("[{}] no execution {id:?}", codes::EXECUTION_NOT_FOUND)]
+    NoExecution { id: String },
+    /// Other processes changed the lease at every one of `rounds` compare-and-sets.
+    #[error("[{}] the lease of execution {id:?} kept changing ({rounds} attempts to take it)", codes::STORE_QUERY)]
+    LeaseContended { id: String, rounds: usize },
 }
 
 impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
+            Self::Location { .. } => codes::STORE_LOCATION,
             Self::Open { .. } | Self::Migrate { .. } => codes::STORE_OPEN,
-            Self::Query { .. } => codes::STORE_QUERY,
+            Self::Auth { .. } => codes::STORE_AUTH,
+            Self::Query { .. } | Self::LeaseContended { .. } => codes::STORE_QUERY,
             Self::Corrupt { .. } => codes::STORE_CORRUPT,
+            Self::NoExecution { .. } => codes::EXECUTION_NOT_FOUND,
         }
+    }
+
+    /// The user's configuration is at fault (the location, the credentials).
+    pub fn is_user_error(&self) -> bool {
+        matches!(self, Self::Location { .. } | Self::Auth { .. } | Self::NoExecution { .. })
     }
 }
 
@@ -78,37 +122,62 @@ pub(crate) struct NewAttempt<'a> {
     pub output_uri: &'a str,
 }
 
+/// The connection pool of either backend.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
 /// Handle to the state database (cheap to clone).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StateStore {
-    pool: SqlitePool,
+    pool: Pool,
+    /// The location, redacted, for messages.
+    shown: String,
+}
+
+impl fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateStore").field("location", &self.shown).finish()
+    }
 }
 
 impl StateStore {
     /// Opens (creating if missing) `<state_dir>/tern.db` in WAL mode and applies the
     /// embedded migrations.
     pub async fn open(state_dir: &Path) -> Result<Self, StoreError> {
-        let path = state_dir.join("tern.db");
-        let open_err = |source| StoreError::Open { path: path.clone(), source };
-        std::fs::create_dir_all(state_dir).map_err(|e| open_err(sqlx::Error::Io(e)))?;
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(open_err)?
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(open_err)?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate { path: path.clone(), source })?;
-        Ok(Self { pool })
+        Self::connect(&StateLocation::Sqlite(state_dir.to_owned())).await
+    }
+
+    /// Opens the state at `location` (a SQLite directory or a PostgreSQL database) and
+    /// applies that backend's migrations. A PostgreSQL database must exist; its tables
+    /// are created by the migrations.
+    pub async fn connect(location: &StateLocation) -> Result<Self, StoreError> {
+        let pool = match location {
+            StateLocation::Sqlite(dir) => Pool::Sqlite(connect::sqlite(dir).await?),
+            StateLocation::Postgres(url) => Pool::Postgres(connect::postgres(location, url).await?),
+        };
+        Ok(Self { pool, shown: location.to_string() })
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes the pool's connections (tests; a dropped store closes them lazily).
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
     }
 
     pub(crate) async fn insert_execution(&self, e: &NewExecution<'_>) -> Result<(), StoreError> {
         let t = now();
-        sqlx::query(
+        let inputs = b64(e.inputs);
+        with_pool!(self, p => sqlx::query(
             "INSERT INTO executions (id, workflow_name, workflow_yaml, workflow_ir, inputs, phase, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
         )
@@ -116,11 +185,12 @@ impl StateStore {
         .bind(e.workflow_name)
         .bind(e.workflow_yaml)
         .bind(e.workflow_ir)
-        .bind(b64(e.inputs))
+        .bind(&inputs)
         .bind(ExecutionPhase::Running.as_str())
         .bind(&t)
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(q("insert execution"))?;
         Ok(())
     }
@@ -134,7 +204,7 @@ impl StateStore {
         outputs_uri: Option<&str>,
     ) -> Result<(), StoreError> {
         let t = now();
-        sqlx::query(
+        with_pool!(self, p => sqlx::query(
             "UPDATE executions SET phase = $2, failed_node = $3, error_code = $4, error_message = $5,
              outputs_uri = $6, updated_at = $7, finished_at = $7 WHERE id = $1",
         )
@@ -145,8 +215,9 @@ impl StateStore {
         .bind(error.map(|e| e.message.as_str()))
         .bind(outputs_uri)
         .bind(&t)
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(q("finish execution"))?;
         Ok(())
     }
@@ -155,7 +226,7 @@ impl StateStore {
     /// re-issuing CreateTask) keeps the original row.
     pub(crate) async fn record_intent(&self, a: &NewAttempt<'_>) -> Result<(), StoreError> {
         let t = now();
-        sqlx::query(
+        with_pool!(self, p => sqlx::query(
             "INSERT INTO node_attempts (execution_id, node_id, attempt, phase, task_type, task_version,
                 agent_endpoint, intent, output_uri, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
@@ -171,8 +242,9 @@ impl StateStore {
         .bind(a.intent)
         .bind(a.output_uri)
         .bind(&t)
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(q("record intent"))?;
         Ok(())
     }
@@ -185,18 +257,20 @@ impl StateStore {
         attempt: u32,
         meta: &[u8],
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        let (meta, t) = (b64(meta), now());
+        with_pool!(self, p => sqlx::query(
             "UPDATE node_attempts SET resource_meta = $4, phase = $5, updated_at = $6
              WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
         )
         .bind(exec)
         .bind(node)
         .bind(i64::from(attempt))
-        .bind(b64(meta))
+        .bind(&meta)
         .bind(AttemptPhase::Running.as_str())
-        .bind(now())
-        .execute(&self.pool)
+        .bind(&t)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(q("record resource_meta"))?;
         Ok(())
     }
@@ -211,7 +285,7 @@ impl StateStore {
     ) -> Result<(), StoreError> {
         let t = now();
         let finished = phase.is_terminal().then_some(t.as_str());
-        sqlx::query(
+        with_pool!(self, p => sqlx::query(
             "UPDATE node_attempts SET phase = $4, error_code = $5, error_message = $6, updated_at = $7, finished_at = $8,
              error_origin = $9 WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
         )
@@ -224,19 +298,20 @@ impl StateStore {
         .bind(&t)
         .bind(finished)
         .bind(error.and_then(|e| e.origin).map(records::origin_str))
-        .execute(&self.pool)
+        .execute(p)
         .await
+        .map(|_| ()))
         .map_err(q("update attempt"))?;
         Ok(())
     }
 
     /// The execution's phase, or `None` when there is no such execution.
     pub(crate) async fn execution_phase(&self, id: &str) -> Result<Option<ExecutionPhase>, StoreError> {
-        let phase: Option<String> = sqlx::query_scalar("SELECT phase FROM executions WHERE id = $1")
+        let phase: Option<String> = with_pool!(self, p => sqlx::query_scalar("SELECT phase FROM executions WHERE id = $1")
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(p)
             .await
-            .map_err(q("get execution phase"))?;
+            .map_err(q("get execution phase"))?);
         phase
             .map(|p| {
                 ExecutionPhase::parse(&p).ok_or_else(|| StoreError::Corrupt { what: format!("execution phase {p:?}") })
@@ -246,25 +321,25 @@ impl StateStore {
 
     /// RUNNING → ABORTING. Returns the phase afterwards (`None`: no such execution).
     pub(crate) async fn request_abort(&self, id: &str) -> Result<Option<ExecutionPhase>, StoreError> {
-        sqlx::query("UPDATE executions SET phase = $2, updated_at = $3 WHERE id = $1 AND phase = $4")
+        with_pool!(self, p => sqlx::query("UPDATE executions SET phase = $2, updated_at = $3 WHERE id = $1 AND phase = $4")
             .bind(id)
             .bind(ExecutionPhase::Aborting.as_str())
             .bind(now())
             .bind(ExecutionPhase::Running.as_str())
-            .execute(&self.pool)
+            .execute(p)
             .await
-            .map_err(q("request abort"))?;
+            .map_err(q("request abort"))
+            .map(|_| ()))?;
         self.execution_phase(id).await
     }
 
     /// Executions, newest first.
     pub async fn list_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        let rows =
-            sqlx::query(&format!("SELECT {} FROM executions ORDER BY created_at DESC, id", records::EXECUTION_COLUMNS))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(q("list executions"))?;
-        rows.iter().map(records::execution_from_row).collect()
+        let sql = format!("SELECT {} FROM executions ORDER BY created_at DESC, id", records::EXECUTION_COLUMNS);
+        with_pool!(self, p => {
+            let rows = sqlx::query(&sql).fetch_all(p).await.map_err(q("list executions"))?;
+            rows.iter().map(records::execution_from_row).collect()
+        })
     }
 
     /// One execution and all its node attempts (ordered by node, attempt).
@@ -272,35 +347,29 @@ impl StateStore {
         &self,
         id: &str,
     ) -> Result<Option<(ExecutionRecord, Vec<NodeAttemptRecord>)>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {} FROM executions WHERE id = $1", records::EXECUTION_COLUMNS))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("get execution"))?;
-        let Some(row) = row else { return Ok(None) };
-        let exec = records::execution_from_row(&row)?;
-        let rows = sqlx::query(&format!(
+        let exec_sql = format!("SELECT {} FROM executions WHERE id = $1", records::EXECUTION_COLUMNS);
+        let attempts_sql = format!(
             "SELECT {} FROM node_attempts WHERE execution_id = $1 ORDER BY created_at, node_id, attempt",
             records::ATTEMPT_COLUMNS
-        ))
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("get node attempts"))?;
-        let attempts = rows.iter().map(records::attempt_from_row).collect::<Result<_, _>>()?;
-        Ok(Some((exec, attempts)))
+        );
+        with_pool!(self, p => {
+            let row = sqlx::query(&exec_sql).bind(id).fetch_optional(p).await.map_err(q("get execution"))?;
+            let Some(row) = row else { return Ok(None) };
+            let exec = records::execution_from_row(&row)?;
+            let rows = sqlx::query(&attempts_sql).bind(id).fetch_all(p).await.map_err(q("get node attempts"))?;
+            let attempts = rows.iter().map(records::attempt_from_row).collect::<Result<_, _>>()?;
+            Ok(Some((exec, attempts)))
+        })
     }
 
     /// The stored workflow YAML and inputs (LiteralMap protobuf) of an execution.
     pub(crate) async fn execution_source(&self, id: &str) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        let row: Option<SqliteRow> = sqlx::query("SELECT workflow_yaml, inputs FROM executions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(q("get execution source"))?;
-        let Some(row) = row else { return Ok(None) };
-        let yaml: String = row.try_get("workflow_yaml").map_err(q("read workflow_yaml"))?;
-        let inputs: String = row.try_get("inputs").map_err(q("read inputs"))?;
+        const SQL: &str = "SELECT workflow_yaml, inputs FROM executions WHERE id = $1";
+        let found = with_pool!(self, p => {
+            let row = sqlx::query(SQL).bind(id).fetch_optional(p).await.map_err(q("get execution source"))?;
+            row.map(|r| Ok::<_, StoreError>((r.text("workflow_yaml")?, r.text("inputs")?))).transpose()?
+        });
+        let Some((yaml, inputs)) = found else { return Ok(None) };
         Ok(Some((yaml, unb64(&inputs, "execution inputs")?)))
     }
 }

@@ -1,6 +1,7 @@
 //! What the state store returns: executions and node attempts as recorded.
 use std::fmt;
 
+use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
@@ -172,22 +173,49 @@ pub(super) const EXECUTION_COLUMNS: &str =
 pub(super) const ATTEMPT_COLUMNS: &str = "node_id, attempt, phase, task_type, task_version, agent_endpoint, intent, \
      resource_meta, output_uri, error_code, error_message, error_origin, created_at, updated_at, finished_at";
 
-fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
-    row: &'r SqliteRow,
-    col: &'static str,
-) -> Result<T, StoreError> {
-    row.try_get(col).map_err(|e| StoreError::Corrupt { what: format!("column {col}: {e}") })
+/// Typed column access for the row type of either backend, so every record is decoded
+/// by one function. Columns are TEXT or BIGINT on both backends.
+pub(crate) trait Columns {
+    fn text(&self, col: &'static str) -> Result<String, StoreError>;
+    fn text_opt(&self, col: &'static str) -> Result<Option<String>, StoreError>;
+    fn int(&self, col: &'static str) -> Result<i64, StoreError>;
+    fn int_opt(&self, col: &'static str) -> Result<Option<i64>, StoreError>;
 }
 
-fn error_of(row: &SqliteRow) -> Result<Option<RecordedError>, StoreError> {
-    let code: Option<String> = get(row, "error_code")?;
-    let message: Option<String> = get(row, "error_message")?;
+fn unreadable(col: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| StoreError::Corrupt { what: format!("column {col}: {e}") }
+}
+
+macro_rules! columns_for {
+    ($row:ty) => {
+        impl Columns for $row {
+            fn text(&self, col: &'static str) -> Result<String, StoreError> {
+                self.try_get(col).map_err(unreadable(col))
+            }
+            fn text_opt(&self, col: &'static str) -> Result<Option<String>, StoreError> {
+                self.try_get(col).map_err(unreadable(col))
+            }
+            fn int(&self, col: &'static str) -> Result<i64, StoreError> {
+                self.try_get(col).map_err(unreadable(col))
+            }
+            fn int_opt(&self, col: &'static str) -> Result<Option<i64>, StoreError> {
+                self.try_get(col).map_err(unreadable(col))
+            }
+        }
+    };
+}
+
+columns_for!(SqliteRow);
+columns_for!(PgRow);
+
+fn error_of(row: &impl Columns) -> Result<Option<RecordedError>, StoreError> {
+    let code = row.text_opt("error_code")?;
+    let message = row.text_opt("error_message")?;
     Ok(code.map(|code| RecordedError { code, message: message.unwrap_or_default(), origin: None }))
 }
 
-fn attempt_error_of(row: &SqliteRow) -> Result<Option<RecordedError>, StoreError> {
-    let origin: Option<String> = get(row, "error_origin")?;
-    let origin = match origin.as_deref() {
+fn attempt_error_of(row: &impl Columns) -> Result<Option<RecordedError>, StoreError> {
+    let origin = match row.text_opt("error_origin")?.as_deref() {
         Some("system") => Some(ErrorOrigin::System),
         Some(_) => Some(ErrorOrigin::User),
         None => None,
@@ -199,45 +227,45 @@ fn json(text: &str, what: &str) -> Result<serde_json::Value, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt { what: format!("{what}: {e}") })
 }
 
-pub(super) fn execution_from_row(row: &SqliteRow) -> Result<ExecutionRecord, StoreError> {
-    let phase: String = get(row, "phase")?;
-    let ir: String = get(row, "workflow_ir")?;
+pub(super) fn execution_from_row(row: &impl Columns) -> Result<ExecutionRecord, StoreError> {
+    let phase = row.text("phase")?;
+    let ir = row.text("workflow_ir")?;
     Ok(ExecutionRecord {
-        id: get(row, "id")?,
-        workflow_name: get(row, "workflow_name")?,
+        id: row.text("id")?,
+        workflow_name: row.text("workflow_name")?,
         phase: ExecutionPhase::parse(&phase)
             .ok_or_else(|| StoreError::Corrupt { what: format!("execution phase {phase:?}") })?,
-        failed_node: get(row, "failed_node")?,
+        failed_node: row.text_opt("failed_node")?,
         error: error_of(row)?,
-        outputs_uri: get(row, "outputs_uri")?,
+        outputs_uri: row.text_opt("outputs_uri")?,
         workflow_ir: json(&ir, "workflow_ir")?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-        finished_at: get(row, "finished_at")?,
+        created_at: row.text("created_at")?,
+        updated_at: row.text("updated_at")?,
+        finished_at: row.text_opt("finished_at")?,
     })
 }
 
-pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<NodeAttemptRecord, StoreError> {
-    let phase: String = get(row, "phase")?;
-    let attempt: i64 = get(row, "attempt")?;
-    let version: i64 = get(row, "task_version")?;
-    let intent: String = get(row, "intent")?;
-    let meta: Option<String> = get(row, "resource_meta")?;
+pub(super) fn attempt_from_row(row: &impl Columns) -> Result<NodeAttemptRecord, StoreError> {
+    let phase = row.text("phase")?;
+    let attempt = row.int("attempt")?;
+    let version = row.int("task_version")?;
+    let intent = row.text("intent")?;
+    let meta = row.text_opt("resource_meta")?;
     Ok(NodeAttemptRecord {
-        node_id: get(row, "node_id")?,
+        node_id: row.text("node_id")?,
         attempt: u32::try_from(attempt).map_err(|_| StoreError::Corrupt { what: format!("attempt {attempt}") })?,
         phase: AttemptPhase::parse(&phase)
             .ok_or_else(|| StoreError::Corrupt { what: format!("attempt phase {phase:?}") })?,
-        task_type: get(row, "task_type")?,
+        task_type: row.text("task_type")?,
         task_version: i32::try_from(version)
             .map_err(|_| StoreError::Corrupt { what: format!("task version {version}") })?,
-        agent_endpoint: get(row, "agent_endpoint")?,
+        agent_endpoint: row.text("agent_endpoint")?,
         intent: json(&intent, "intent")?,
         resource_meta: meta.map(|m| unb64(&m, "resource_meta")).transpose()?,
-        output_uri: get(row, "output_uri")?,
+        output_uri: row.text("output_uri")?,
         error: attempt_error_of(row)?,
-        created_at: get(row, "created_at")?,
-        updated_at: get(row, "updated_at")?,
-        finished_at: get(row, "finished_at")?,
+        created_at: row.text("created_at")?,
+        updated_at: row.text("updated_at")?,
+        finished_at: row.text_opt("finished_at")?,
     })
 }

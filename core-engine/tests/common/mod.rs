@@ -1,5 +1,7 @@
 //! Small test agents (real agent-api agents behind a real InProcessClient) and helpers.
 #![allow(dead_code)]
+pub mod pg;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -10,7 +12,7 @@ use tern_agent_api::core::literal::Value as LitValue;
 use tern_agent_api::core::primitive::Value as Prim;
 use tern_agent_api::core::scalar::Value as ScalarValue;
 use tern_agent_api::prelude::*;
-use tern_core_engine::{AgentRouter, Backoff, Engine, EngineConfig, PollConfig, RetryConfig};
+use tern_core_engine::{AgentRouter, Backoff, Engine, EngineConfig, PollConfig, RetryConfig, StateLocation};
 use tokio::sync::Notify;
 
 pub fn int(i: i64) -> core::Literal {
@@ -246,7 +248,15 @@ impl AsyncAgent for Double {
             job.x
         };
         if x < 0 && self.fail_as_user {
-            return Ok(TaskStatus::failed(AgentError::user("TEST-E005", "the task's own error")));
+            // Like a task raising an exception: the user's failure, retried with its retries.
+            let e = AgentError::new(
+                "TEST-E005",
+                "the task's own error",
+                tern_agent_api::error::ErrorOrigin::User,
+                tern_agent_api::error::Retry::Retryable,
+                tern_agent_api::error::ErrorClass::Internal,
+            );
+            return Ok(TaskStatus::failed(e));
         }
         if x < 0 {
             return Ok(TaskStatus::failed(AgentError::unavailable("TEST-E002", "backend hiccup")));
@@ -347,9 +357,54 @@ pub fn fast_config(dir: &Path, router: AgentRouter) -> EngineConfig {
     let mut config = EngineConfig::new(dir, router);
     config.poll = fast_poll();
     config.retry = fast_retry();
+    config.lease_ttl = Duration::from_millis(600);
     config
 }
 
 pub async fn engine(dir: &Path, router: AgentRouter) -> Engine {
     Engine::open(fast_config(dir, router)).await.expect("engine opens")
+}
+
+/// The state backend a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh state location for one test: SQLite in `dir`, or a new database on the test
+/// PostgreSQL server (`None`: no server, skip; see [`pg`]).
+pub async fn state(backend: Backend, dir: &Path, test: &str) -> Option<StateLocation> {
+    match backend {
+        Backend::Sqlite => Some(StateLocation::Sqlite(dir.to_owned())),
+        Backend::Postgres => Some(StateLocation::parse(&pg::fresh_database(test).await?)),
+    }
+}
+
+/// An engine with its state at `state` and its data in `<dir>/data` (where [`client`]'s
+/// agents write too).
+pub async fn engine_at(state: &StateLocation, dir: &Path, router: AgentRouter) -> Engine {
+    let mut config = EngineConfig::at(state.clone(), router);
+    let data = tern_agent_api::datastore::LocalDataStore::new(dir.join("data"));
+    config.data_root = data.canonical_uri("");
+    config.data_store = Arc::new(data);
+    config.poll = fast_poll();
+    Engine::open(config).await.expect("engine opens")
+}
+
+/// Generates `<name>::sqlite` and `<name>::postgres` tests from `async fn <name>(Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::common::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::common::Backend::Postgres).await
+            }
+        }
+    )*};
 }
