@@ -117,6 +117,37 @@ pub struct TaskSpec {
     pub timeout: Option<DurationSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+    /// Output caching (`metadata.discoverable` and the cache fields), as flytekit's
+    /// `cache=True, cache_version=…, cache_serialize=…, cache_ignore_input_vars=…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSpec>,
+}
+
+/// `task.cache`: `{version: "1", serialize: true, ignore_inputs: [x]}`. The version is
+/// required (checked by the compiler, like flytekit's "cache_version must be set").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSpec {
+    /// `discovery_version`: change it to stop reusing earlier results. A number is read as text.
+    #[serde(default, deserialize_with = "scalar_text", skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `cache_serializable`: one run per key at a time; the others wait for its result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub serialize: bool,
+    /// `cache_ignore_input_vars`: inputs that do not count in the cache key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_inputs: Vec<String>,
+}
+
+/// A string, or a number or boolean taken as its text (`version: 1`).
+fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::String(s) => Ok(Some(s)),
+        serde_yaml::Value::Number(n) => Ok(Some(n.to_string())),
+        serde_yaml::Value::Bool(b) => Ok(Some(b.to_string())),
+        serde_yaml::Value::Null => Ok(None),
+        _ => Err(de::Error::custom("a cache version is text, like \"1\" or \"2024-05-01\"")),
+    }
 }
 
 fn is_zero(v: &i32) -> bool {
@@ -147,6 +178,8 @@ struct RawTaskSpec {
     timeout: Option<DurationSpec>,
     #[serde(default)]
     retries: Option<u32>,
+    #[serde(default)]
+    cache: Option<CacheSpec>,
 }
 
 impl TryFrom<RawTaskSpec> for TaskSpec {
@@ -179,6 +212,7 @@ impl TryFrom<RawTaskSpec> for TaskSpec {
             interface: r.interface,
             timeout: r.timeout,
             retries: r.retries,
+            cache: r.cache,
         })
     }
 }

@@ -2,9 +2,11 @@
 //!
 //! - `scheduler`: which nodes may start (dependencies, parallelism, stop on failure);
 //! - `node`: one node's attempts and retries;
+//! - `cache`: task output caching around a node's attempts (lookup, serialize, store);
 //! - `attempt`: one attempt (intent → CreateTask → resource_meta → GetTask…, or
 //!   ExecuteTaskSync), its timeout and its outputs.
 mod attempt;
+mod cache;
 pub mod events;
 mod identity;
 pub mod inputs;
@@ -21,6 +23,7 @@ use crate::config::PollConfig;
 use crate::router::AgentRouter;
 use crate::store::StateStore;
 
+pub use cache::{CacheKey, CachePolicy};
 pub(crate) use events::Events;
 pub(crate) use identity::TaskExecutionIntent;
 

@@ -3,6 +3,7 @@ use tern_agent_api::core;
 use tern_agent_api::error::AgentError;
 
 use super::attempt::{run_attempt, AttemptEnd, NodeCtx};
+use super::cache::{self, Lookup};
 use super::NodeStart;
 use crate::exec::events::ExecutionEvent;
 
@@ -11,12 +12,18 @@ use crate::exec::events::ExecutionEvent;
 pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart) -> Result<core::LiteralMap, AgentError> {
     let max_attempts = cx.node.retries.saturating_add(1);
     let events = &cx.run.events;
+    let cache = match cache::lookup_or_reserve(&cx, &start).await {
+        Lookup::Hit(outputs) => return Ok(outputs),
+        Lookup::Stop(e) => return Err(e),
+        Lookup::Run(c) => c,
+    };
     loop {
         let attempt = start.attempt();
         let node = cx.node.id.clone();
         events.emit(ExecutionEvent::NodeQueued { node: node.clone(), attempt }).await;
         match run_attempt(&cx, start).await {
             AttemptEnd::Succeeded(outputs) => {
+                cache.store(&cx, attempt, &outputs).await;
                 events.emit(ExecutionEvent::NodeSucceeded { node, attempt }).await;
                 return Ok(outputs);
             }
@@ -33,6 +40,7 @@ pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart) -> Result<core::
                 start = NodeStart::Fresh { attempt: attempt + 1 };
             }
             AttemptEnd::Failed(e) | AttemptEnd::Aborted(e) => {
+                cache.release().await;
                 events
                     .emit(ExecutionEvent::NodeFailed {
                         node,

@@ -3,6 +3,7 @@
 //!
 //! Queries are runtime `sqlx::query` calls with `$n` placeholders and portable SQL, so a
 //! PostgreSQL backend needs a pool type, not new SQL.
+mod cache;
 mod records;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use crate::error::codes;
+pub(crate) use cache::{now_millis, CachedOutputs, HitAttempt, NewCacheEntry};
+pub use cache::{CacheEntry, CacheStatus, Eviction};
 pub use records::{AttemptPhase, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError};
 
 /// Failures of the state database.

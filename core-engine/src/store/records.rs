@@ -133,13 +133,17 @@ pub struct NodeAttemptRecord {
     pub created_at: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
+    /// How the cache was involved (`HIT`: served from the cache, no agent called); `None`
+    /// when the task is not cacheable.
+    pub cache_status: Option<super::CacheStatus>,
+    pub cache_key: Option<String>,
 }
 
 pub(super) const EXECUTION_COLUMNS: &str =
     "id, workflow_name, workflow_ir, phase, failed_node, error_code, error_message, outputs_uri, created_at, updated_at, finished_at";
 
 pub(super) const ATTEMPT_COLUMNS: &str = "node_id, attempt, phase, task_type, task_version, agent_endpoint, intent, \
-     resource_meta, output_uri, error_code, error_message, created_at, updated_at, finished_at";
+     resource_meta, output_uri, error_code, error_message, created_at, updated_at, finished_at, cache_status, cache_key";
 
 fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
     row: &'r SqliteRow,
@@ -182,6 +186,7 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<NodeAttemptRecord, Sto
     let version: i64 = get(row, "task_version")?;
     let intent: String = get(row, "intent")?;
     let meta: Option<String> = get(row, "resource_meta")?;
+    let cache: Option<String> = get(row, "cache_status")?;
     Ok(NodeAttemptRecord {
         node_id: get(row, "node_id")?,
         attempt: u32::try_from(attempt).map_err(|_| StoreError::Corrupt { what: format!("attempt {attempt}") })?,
@@ -198,5 +203,9 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<NodeAttemptRecord, Sto
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
         finished_at: get(row, "finished_at")?,
+        cache_status: cache
+            .map(|c| super::CacheStatus::parse(&c).ok_or_else(|| StoreError::Corrupt { what: format!("cache status {c:?}") }))
+            .transpose()?,
+        cache_key: get(row, "cache_key")?,
     })
 }
