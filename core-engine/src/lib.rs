@@ -60,6 +60,7 @@
 //! # }
 //! ```
 pub mod binding;
+mod cache;
 pub mod compile;
 pub mod config;
 pub mod engine;
