@@ -75,8 +75,11 @@ pub use config::{EngineConfig, PollConfig};
 pub use engine::{Engine, ExecutionDetail, ExecutionOutcome};
 pub use error::{codes, EngineError, InputError, InputErrors};
 pub use exec::events::ExecutionEvent;
-pub use exec::{CacheKey, CachePolicy};
 pub use exec::inputs::split_input;
+pub use exec::{CacheKey, CachePolicy};
 pub use router::{AgentRouter, Served, ServedTypes};
 pub use spec::{ParseError, WorkflowSpec};
-pub use store::{AttemptPhase, CacheEntry, CacheStatus, Eviction, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError, StoreError};
+pub use store::{
+    AttemptPhase, CacheEntry, CacheStatus, Eviction, ExecutionPhase, ExecutionRecord, NodeAttemptRecord, RecordedError,
+    StoreError,
+};

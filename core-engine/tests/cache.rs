@@ -339,8 +339,7 @@ async fn evicted_entries_miss() {
     run(&engine, &spec, 2, 0).await;
     let keys: Vec<String> = engine.cache_entries().await.unwrap().into_iter().map(|e| e.key).collect();
     assert_eq!(keys.len(), 2);
-    let evicted =
-        engine.evict_cache(&Eviction::Keys(vec![keys[0].clone(), "0".repeat(64)])).await.unwrap();
+    let evicted = engine.evict_cache(&Eviction::Keys(vec![keys[0].clone(), "0".repeat(64)])).await.unwrap();
     assert_eq!(evicted, [keys[0].clone()], "an unknown key is not counted");
     run(&engine, &spec, 1, 0).await;
     run(&engine, &spec, 2, 0).await;

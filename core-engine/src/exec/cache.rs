@@ -160,7 +160,11 @@ pub(crate) async fn lookup_or_reserve(cx: &NodeCtx, start: &NodeStart) -> Lookup
             announced = true;
             let holder_name = holder.as_ref().map(|(o, _)| o.clone()).unwrap_or_default();
             run.events
-                .emit(ExecutionEvent::NodeCacheWaiting { node: cx.node.id.clone(), key: key.key.clone(), holder: holder_name })
+                .emit(ExecutionEvent::NodeCacheWaiting {
+                    node: cx.node.id.clone(),
+                    key: key.key.clone(),
+                    holder: holder_name,
+                })
                 .await;
         }
         // Until the holder's lease runs out (then take it over), at most REMOTE_POLL, jittered

@@ -199,12 +199,11 @@ impl StateStore {
 
     /// Every entry, newest first.
     pub async fn cache_list(&self) -> Result<Vec<CacheEntry>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ENTRY_COLUMNS} FROM cache_entries ORDER BY created_at DESC, cache_key"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("list cache entries"))?;
+        let rows =
+            sqlx::query(&format!("SELECT {ENTRY_COLUMNS} FROM cache_entries ORDER BY created_at DESC, cache_key"))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(q("list cache entries"))?;
         rows.iter().map(entry_from_row).collect()
     }
 

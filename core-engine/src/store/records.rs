@@ -204,7 +204,9 @@ pub(super) fn attempt_from_row(row: &SqliteRow) -> Result<NodeAttemptRecord, Sto
         updated_at: get(row, "updated_at")?,
         finished_at: get(row, "finished_at")?,
         cache_status: cache
-            .map(|c| super::CacheStatus::parse(&c).ok_or_else(|| StoreError::Corrupt { what: format!("cache status {c:?}") }))
+            .map(|c| {
+                super::CacheStatus::parse(&c).ok_or_else(|| StoreError::Corrupt { what: format!("cache status {c:?}") })
+            })
             .transpose()?,
         cache_key: get(row, "cache_key")?,
     })
