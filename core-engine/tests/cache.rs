@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{as_int, client, engine, int, out_int};
+use common::{as_int, client, engine, int, out_int, Double, Log};
 use prost::Message;
 use sqlx::sqlite::SqlitePoolOptions;
 use tern_agent_api::prelude::*;
@@ -327,6 +327,54 @@ async fn a_stale_reservation_is_taken_over() {
     assert_eq!(agent.calls(), 2);
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cache_reservations").fetch_one(&pool).await.unwrap();
     assert_eq!(left, 0, "released after storing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovered_execution_takes_its_own_reservation_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let double = Arc::new(Double::new("double", Arc::new(Log::default())));
+    double.release.store(false, Ordering::SeqCst);
+    let c = client(dir.path(), |r| r.register_async(double.clone()).unwrap());
+    let spec = WorkflowSpec::parse(
+        r#"
+name: recovered
+inputs: {x: integer}
+nodes:
+  - id: doubled
+    task: {type: double, cache: {version: "1", serialize: true}, interface: {inputs: {x: integer}, outputs: {y: integer}}}
+    inputs: {x: "${inputs.x}"}
+outputs: {y: "${doubled.y}"}
+"#,
+        "recovered.yaml",
+    )
+    .unwrap();
+    let first = engine(dir.path(), AgentRouter::new(c.clone())).await;
+    let wf = first.compile(&spec).await.unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let task = tokio::spawn(async move { first.run(&wf, vec![("x".into(), "5".into())], Some(tx)).await });
+    within(double.get_called.notified()).await;
+    task.abort(); // a crash: nothing is released
+    let _ = task.await;
+    let mut id = None;
+    while let Ok(e) = rx.try_recv() {
+        if let ExecutionEvent::Started { execution_id, .. } = e {
+            id = Some(execution_id);
+        }
+    }
+    let id = id.expect("started");
+    let pool = db(dir.path()).await;
+    let owner: String = sqlx::query_scalar("SELECT owner FROM cache_reservations").fetch_one(&pool).await.unwrap();
+    assert_eq!(owner, format!("{id}/doubled"));
+
+    double.release.store(true, Ordering::SeqCst);
+    let engine = engine(dir.path(), AgentRouter::new(c)).await;
+    let outcome = within(engine.recover(&id, None)).await.unwrap();
+    assert_eq!(outcome.phase, ExecutionPhase::Succeeded, "{outcome:?}");
+    assert_eq!(out_int(&outcome.outputs, "y"), 10);
+    assert_eq!(double.jobs_started.load(Ordering::SeqCst), 1);
+    assert_eq!(cache_status(&engine, &id).await, [Some(CacheStatus::Populated)]);
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cache_reservations").fetch_one(&pool).await.unwrap();
+    assert_eq!(left, 0, "the recovered run held its reservation again and released it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
