@@ -8,6 +8,8 @@
 mod key;
 mod reserve;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use prost::Message;
 use tern_agent_api::core;
@@ -22,7 +24,9 @@ use super::attempt::NodeCtx;
 use super::{NodeStart, TaskExecutionIntent};
 use crate::error::codes;
 use crate::exec::events::ExecutionEvent;
-use crate::store::{CacheEntry, CacheStatus, CachedOutputs, Eviction, HitAttempt, NewCacheEntry, StoreError};
+use crate::store::{
+    now_millis, CacheEntry, CacheStatus, CachedOutputs, Eviction, HitAttempt, NewCacheEntry, StoreError,
+};
 
 /// Outputs up to this size are stored in the database; larger ones by the URI of the
 /// producing attempt's `outputs.pb`.
@@ -117,9 +121,10 @@ pub(crate) async fn lookup_or_reserve(cx: &NodeCtx, start: &NodeStart) -> Lookup
         // Recovery of an attempt already in flight: finish it (never a second job), taking
         // the reservation back (it is this node's own) so waiters keep waiting.
         NodeStart::Recreate { .. } | NodeStart::Resume { .. } => {
-            let reservation = match key.policy.serialize {
-                true => Reservation::take(&run.store, &key.key, &owner).await.ok().flatten(),
-                false => None,
+            let reservation = if key.policy.serialize {
+                Reservation::take(&run.store, &key.key, &owner).await.ok().flatten()
+            } else {
+                None
             };
             return Lookup::Run(CacheRun { key: Some(key), reservation });
         }
@@ -167,17 +172,9 @@ pub(crate) async fn lookup_or_reserve(cx: &NodeCtx, start: &NodeStart) -> Lookup
                 })
                 .await;
         }
-        // Until the holder's lease runs out (then take it over), at most REMOTE_POLL, jittered
-        // so waiters in several processes do not query in step.
-        let until_expiry = holder
-            .map(|(_, expires)| expires.saturating_sub(crate::store::now_millis()).max(0) as u64 + 5)
-            .map(std::time::Duration::from_millis)
-            .unwrap_or(REMOTE_POLL);
-        let jitter = std::time::Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]));
-        let delay = until_expiry.min(REMOTE_POLL + jitter);
         tokio::select! {
             _ = woken => {}
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(next_look(holder.map(|(_, expires)| expires))) => {}
             changed = cancel.changed() => {
                 if changed.is_err() {
                     // The execution's driver is gone (see attempt::poll): park, keep no state.
@@ -186,6 +183,17 @@ pub(crate) async fn lookup_or_reserve(cx: &NodeCtx, start: &NodeStart) -> Lookup
             }
         }
     }
+}
+
+/// When a waiter looks at the database again (a runner in this process wakes it sooner): when
+/// the holder's lease runs out (to take it over), at most about [`REMOTE_POLL`] from now, jittered
+/// so waiters in several processes do not query in step.
+fn next_look(expires_at_ms: Option<i64>) -> Duration {
+    let jitter = Duration::from_millis(u64::from(uuid::Uuid::new_v4().as_bytes()[0]));
+    let until_expiry = expires_at_ms
+        .map(|e| Duration::from_millis(e.saturating_sub(now_millis()).max(0).unsigned_abs() + 5))
+        .unwrap_or(REMOTE_POLL);
+    until_expiry.min(REMOTE_POLL + jitter)
 }
 
 /// The entry of `key` when it reads back and matches the interface: copied to this attempt's
