@@ -491,6 +491,7 @@ nodes:
         outputs: {x: integer}
       timeout: 30s
       retries: 2
+      cache: {version: 1, serialize: true, ignore_inputs: [x]}
     inputs:
       x: ${inputs.x}
     depends_on: []
@@ -508,6 +509,11 @@ outputs:
         assert_eq!(t.timeout.as_ref().unwrap().duration, Duration::from_secs(30));
         assert_eq!(t.retries, Some(2));
         assert_eq!(t.version, 1);
+        let cache = t.cache.as_ref().unwrap();
+        assert_eq!(
+            (cache.version.as_deref(), cache.serialize, cache.ignore_inputs.as_slice()),
+            (Some("1"), true, &["x".to_owned()][..])
+        );
         let again = WorkflowSpec::parse(&spec.to_yaml(), "again").unwrap();
         assert_eq!(again, spec);
     }
