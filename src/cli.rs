@@ -93,6 +93,9 @@ pub enum Command {
     /// Inspect the gateway configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The task output cache: list or evict entries.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Write the compiled protobuf FileDescriptorSet of Tern's flyteidl-compatible protos.
     #[command(hide = true)]
     ProtoDescriptor {
@@ -114,6 +117,31 @@ pub enum ConfigCommand {
         embedded: bool,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// List cache entries: key, task, cache version, when, and the execution/node that produced them.
+    List {
+        #[arg(long, default_value = ".tern")]
+        state_dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evict cache entries (by key or unique key prefix, by task name, or all); prints how many.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["keys", "task", "all"])))]
+    Evict {
+        /// Keys (or unique prefixes of at least 8 hex digits) as `tern cache list` shows them.
+        keys: Vec<String>,
+        /// Every entry of this task (its name as listed, e.g. `wf.node`).
+        #[arg(long)]
+        task: Option<String>,
+        /// Every entry.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value = ".tern")]
+        state_dir: PathBuf,
     },
 }
 

@@ -104,6 +104,11 @@ impl Engine {
         Ok(WorkflowSpec::parse(text, source_name)?)
     }
 
+    /// The state store (for the engine's other `impl` blocks, e.g. `cache.rs`).
+    pub(crate) fn state(&self) -> &StateStore {
+        &self.inner.store
+    }
+
     pub fn router(&self) -> &AgentRouter {
         &self.inner.router
     }

@@ -50,6 +50,10 @@ pub mod codes {
     pub const UNSERVED_TASK_TYPE: &str = "TERN-E211";
     /// A malformed `${...}` reference.
     pub const BAD_REFERENCE: &str = "TERN-E212";
+    /// `task.cache` without a `version` (as flytekit refuses `cache=True` without one).
+    pub const CACHE_WITHOUT_VERSION: &str = "TERN-E220";
+    /// `task.cache.ignore_inputs` names an input the task does not declare.
+    pub const UNKNOWN_CACHE_INPUT: &str = "TERN-E221";
 
     /// `--input name=value` for an input the workflow does not declare.
     pub const UNKNOWN_RUN_INPUT: &str = "TERN-E301";
@@ -87,6 +91,8 @@ pub mod codes {
     pub const NOT_ABORTABLE: &str = "TERN-E317";
     /// A node's recorded result cannot be read back (it is never re-run silently).
     pub const RESULT_LOST: &str = "TERN-E318";
+    /// `tern cache evict KEY` for a key with no cache entry.
+    pub const CACHE_ENTRY_NOT_FOUND: &str = "TERN-E320";
 
     /// The state database cannot be opened or migrated.
     pub const STORE_OPEN: &str = "TERN-E401";

@@ -60,6 +60,7 @@
 //! # }
 //! ```
 pub mod binding;
+mod cache;
 pub mod compile;
 pub mod config;
 pub mod engine;
@@ -76,9 +77,10 @@ pub use engine::{Engine, ExecutionDetail, ExecutionOutcome};
 pub use error::{codes, EngineError, InputError, InputErrors};
 pub use exec::events::ExecutionEvent;
 pub use exec::inputs::split_input;
+pub use exec::{CacheKey, CachePolicy};
 pub use router::{AgentRouter, Served, ServedTypes};
 pub use spec::{FailurePolicy, ParseError, WorkflowSpec};
 pub use store::{
-    AttemptPhase, ExecutionPhase, ExecutionRecord, LeaseGrant, LeaseOutcome, NodeAttemptRecord, RecordedError,
-    StateLocation, StateStore, StoreError,
+    AttemptPhase, CacheEntry, CacheStatus, Eviction, ExecutionPhase, ExecutionRecord, LeaseGrant, LeaseOutcome,
+    NodeAttemptRecord, RecordedError, StateLocation, StateStore, StoreError,
 };

@@ -147,6 +147,37 @@ pub struct TaskSpec {
     /// May run on interruptible (spot/preemptible) capacity (`TaskMetadata.interruptible`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interruptible: Option<bool>,
+    /// Output caching (`metadata.discoverable` and the cache fields), as flytekit's
+    /// `cache=True, cache_version=…, cache_serialize=…, cache_ignore_input_vars=…`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSpec>,
+}
+
+/// `task.cache`: `{version: "1", serialize: true, ignore_inputs: [x]}`. The version is
+/// required (checked by the compiler, like flytekit's "cache_version must be set").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSpec {
+    /// `discovery_version`: change it to stop reusing earlier results. A number is read as text.
+    #[serde(default, deserialize_with = "scalar_text", skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `cache_serializable`: one run per key at a time; the others wait for its result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub serialize: bool,
+    /// `cache_ignore_input_vars`: inputs that do not count in the cache key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_inputs: Vec<String>,
+}
+
+/// A string, or a number or boolean taken as its text (`version: 1`).
+fn scalar_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::String(s) => Ok(Some(s)),
+        serde_yaml::Value::Number(n) => Ok(Some(n.to_string())),
+        serde_yaml::Value::Bool(b) => Ok(Some(b.to_string())),
+        serde_yaml::Value::Null => Ok(None),
+        _ => Err(de::Error::custom("a cache version is text, like \"1\" or \"2024-05-01\"")),
+    }
 }
 
 fn is_zero(v: &i32) -> bool {
@@ -179,6 +210,7 @@ struct RawTaskSpec {
     retries: Option<u32>,
     #[serde(default)]
     interruptible: Option<bool>,
+    cache: Option<CacheSpec>,
 }
 
 impl TryFrom<RawTaskSpec> for TaskSpec {
@@ -212,6 +244,7 @@ impl TryFrom<RawTaskSpec> for TaskSpec {
             timeout: r.timeout,
             retries: r.retries,
             interruptible: r.interruptible,
+            cache: r.cache,
         })
     }
 }
@@ -490,6 +523,7 @@ nodes:
         outputs: {x: integer}
       timeout: 30s
       retries: 2
+      cache: {version: 1, serialize: true, ignore_inputs: [x]}
     inputs:
       x: ${inputs.x}
     depends_on: []
@@ -507,6 +541,11 @@ outputs:
         assert_eq!(t.timeout.as_ref().unwrap().duration, Duration::from_secs(30));
         assert_eq!(t.retries, Some(2));
         assert_eq!(t.version, 1);
+        let cache = t.cache.as_ref().unwrap();
+        assert_eq!(
+            (cache.version.as_deref(), cache.serialize, cache.ignore_inputs.as_slice()),
+            (Some("1"), true, &["x".to_owned()][..])
+        );
         let again = WorkflowSpec::parse(&spec.to_yaml(), "again").unwrap();
         assert_eq!(again, spec);
     }

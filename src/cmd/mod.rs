@@ -1,5 +1,6 @@
 //! One module per subcommand; each returns the process exit code.
 mod agents;
+mod cache;
 mod config;
 mod engine;
 mod executions;
@@ -10,7 +11,7 @@ mod serve;
 mod target;
 mod validate;
 
-use crate::cli::{Command, ConfigCommand};
+use crate::cli::{CacheCommand, Command, ConfigCommand};
 use crate::exit::Exit;
 
 pub async fn dispatch(command: Command) -> Exit {
@@ -29,6 +30,10 @@ pub async fn dispatch(command: Command) -> Exit {
         Command::Executions { state_dir, json } => executions::list(&state_dir, json).await,
         Command::Show { id, state_dir, json } => executions::show(&id, &state_dir, json).await,
         Command::Recover { id, target, json } => run::recover(&id, &target, json).await,
+        Command::Cache(CacheCommand::List { state_dir, json }) => cache::list(&state_dir, json).await,
+        Command::Cache(CacheCommand::Evict { keys, task, all, state_dir }) => {
+            cache::evict(&keys, task.as_deref(), all, &state_dir).await
+        }
     }
 }
 

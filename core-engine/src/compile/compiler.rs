@@ -86,6 +86,34 @@ fn is_optional(ty: &core::LiteralType) -> bool {
     matches!(&ty.r#type, Some(T::UnionType(u)) if u.variants.iter().any(|v| v.r#type == Some(T::Simple(core::SimpleType::None as i32))))
 }
 
+/// `task.cache`: a version (flytekit refuses a cache without one), and only declared inputs ignored.
+fn check_cache(
+    cx: &mut Ctx<'_>,
+    id: &str,
+    cache: &crate::spec::CacheSpec,
+    declared: &BTreeMap<String, crate::spec::TypeSpec>,
+) {
+    if cache.version.as_deref().is_none_or(|v| v.trim().is_empty()) {
+        cx.err(
+            codes::CACHE_WITHOUT_VERSION,
+            Some(id),
+            Some("task.cache.version".into()),
+            "a cached task needs a cache version (e.g. `cache: {version: \"1\"}`); change it to stop reusing earlier results".into(),
+        );
+    }
+    for name in &cache.ignore_inputs {
+        if !declared.contains_key(name) {
+            let known: Vec<&String> = declared.keys().collect();
+            cx.err(
+                codes::UNKNOWN_CACHE_INPUT,
+                Some(id),
+                Some("task.cache.ignore_inputs".into()),
+                format!("ignores input {name:?}, which the task does not declare (declared: {known:?})"),
+            );
+        }
+    }
+}
+
 /// Compiles a spec. Every error is collected; served task types are checked separately
 /// by [`super::check_served`] (they need the agents).
 pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
@@ -198,6 +226,9 @@ pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
                     format!("task input {input:?} ({}) has no binding; bind it to ${{inputs.NAME}}, ${{NODE.OUTPUT}} or a constant", ty.text),
                 );
             }
+        }
+        if let Some(cache) = &n.task.cache {
+            check_cache(&mut cx, id, cache, declared);
         }
         for d in &n.depends_on {
             if cx.nodes.contains_key(d.as_str()) {

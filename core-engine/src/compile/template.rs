@@ -74,6 +74,10 @@ pub fn build_template(workflow: &str, node: &NodeSpec) -> core::TaskTemplate {
         }),
         retries: Some(core::RetryStrategy { retries: t.retries.unwrap_or(0) }),
         interruptible_value: t.interruptible.map(core::task_metadata::InterruptibleValue::Interruptible),
+        discoverable: t.cache.is_some(),
+        discovery_version: t.cache.as_ref().and_then(|c| c.version.clone()).unwrap_or_default(),
+        cache_serializable: t.cache.as_ref().is_some_and(|c| c.serialize),
+        cache_ignore_input_vars: t.cache.as_ref().map(|c| c.ignore_inputs.clone()).unwrap_or_default(),
         ..Default::default()
     };
     core::TaskTemplate {

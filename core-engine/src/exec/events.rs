@@ -28,6 +28,21 @@ pub enum ExecutionEvent {
         node: String,
         attempt: u32,
     },
+    /// The node was served from the cache (no agent called); `NodeSucceeded` follows.
+    NodeCacheHit {
+        node: String,
+        attempt: u32,
+        key: String,
+        source_execution: String,
+        source_node: String,
+    },
+    /// Another runner (`holder`: `<execution>/<node>`) is computing the same cache key of a
+    /// `cache_serializable` task; the node waits for its result.
+    NodeCacheWaiting {
+        node: String,
+        key: String,
+        holder: String,
+    },
     /// The attempt failed retryably; attempt `attempt + 1` follows.
     NodeRetrying {
         node: String,
@@ -56,8 +71,14 @@ impl fmt::Display for ExecutionEvent {
                 write!(f, "{node} [attempt {attempt}] running")
             }
             Self::NodeRunning { node, attempt, message } => write!(f, "{node} [attempt {attempt}] running: {message}"),
-            Self::NodeSucceeded { node, attempt } => {
-                write!(f, "{node} [attempt {attempt}] succeeded")
+            Self::NodeSucceeded { node, attempt } => write!(f, "{node} [attempt {attempt}] succeeded"),
+            Self::NodeCacheHit { node, attempt, key, source_execution, source_node } => write!(
+                f,
+                "{node} [attempt {attempt}] cache hit {}: outputs of {source_execution}/{source_node}",
+                short(key)
+            ),
+            Self::NodeCacheWaiting { node, key, holder } => {
+                write!(f, "{node} waiting for {holder}, which is computing cache key {}", short(key))
             }
             Self::NodeRetrying { node, attempt, code, message } => {
                 write!(f, "{node} [attempt {attempt}] failed, retrying: [{code}] {message}")
@@ -68,6 +89,11 @@ impl fmt::Display for ExecutionEvent {
             Self::Finished { execution_id, phase } => write!(f, "execution {execution_id} {phase}"),
         }
     }
+}
+
+/// The first 12 hex digits of a cache key (as `tern cache list` shows them).
+fn short(key: &str) -> &str {
+    key.get(..12).unwrap_or(key)
 }
 
 /// Optional event sink; a closed receiver is ignored (progress is best-effort).

@@ -2,11 +2,13 @@
 //!
 //! - `scheduler`: which nodes may start (dependencies, parallelism, stop on failure);
 //! - `node`: one node's attempts and retries;
+//! - `cache`: task output caching around a node's attempts (lookup, serialize, store);
 //! - `attempt`: one attempt (intent → CreateTask → resource_meta → GetTask…, or
 //!   ExecuteTaskSync), its limits; `poll` (GetTask through outages), `job` (giving a job
 //!   up: attach, DeleteTask), `outputs`;
 //! - `signal`: what the driver tells running nodes (cancel, abort, halt).
 mod attempt;
+mod cache;
 pub mod events;
 mod identity;
 pub mod inputs;
@@ -27,6 +29,7 @@ use crate::config::{PollConfig, RetryConfig};
 use crate::router::AgentRouter;
 use crate::store::StateStore;
 
+pub use cache::{CacheKey, CachePolicy};
 pub(crate) use events::Events;
 pub(crate) use identity::TaskExecutionIntent;
 

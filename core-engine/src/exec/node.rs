@@ -12,6 +12,7 @@ use tern_agent_api::core::task_metadata::InterruptibleValue;
 use tern_agent_api::error::{AgentError, ErrorOrigin};
 
 use super::attempt::{run_attempt, AttemptEnd, Limits, NodeCtx};
+use super::cache::{self, Lookup};
 use super::signal::{self, Interrupt};
 use super::NodeStart;
 use crate::exec::events::ExecutionEvent;
@@ -52,6 +53,12 @@ fn instant_of(began: Option<SystemTime>) -> Instant {
 pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart, history: NodeHistory) -> NodeEnd {
     let retry = &cx.run.retry;
     let events = &cx.run.events;
+    let cache = match cache::lookup_or_reserve(&cx, &start).await {
+        Lookup::Hit(outputs) => return NodeEnd::Succeeded(outputs),
+        Lookup::Stop => return NodeEnd::Aborted,
+        Lookup::Halt => return NodeEnd::Halted(None),
+        Lookup::Run(c) => c,
+    };
     let node_deadline = cx.node.deadline.map(|d| instant_of(history.began) + d);
     let threshold = retry.interruptible_failure_threshold.unwrap_or(retry.system_retries);
     let (mut user, mut system) = (history.user_failures, history.system_failures);
@@ -67,11 +74,13 @@ pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart, history: NodeHis
         };
         let mut e = match run_attempt(&cx, start, limits).await {
             AttemptEnd::Succeeded(outputs) => {
+                cache.store(&cx, attempt, &outputs).await;
                 events.emit(ExecutionEvent::NodeSucceeded { node, attempt }).await;
                 return NodeEnd::Succeeded(outputs);
             }
             AttemptEnd::Halted(e) => return NodeEnd::Halted(e),
             AttemptEnd::Aborted(e) => {
+                cache.release().await;
                 emit_failed(&cx, attempt, &e).await;
                 return NodeEnd::Aborted;
             }
@@ -102,7 +111,10 @@ pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart, history: NodeHis
                 match signal::sleep(&cx.run.signal, wait).await {
                     Ok(()) => {}
                     Err(Interrupt::Halt) => return NodeEnd::Halted(None),
-                    Err(Interrupt::GiveUp(_)) => return NodeEnd::Failed(e),
+                    Err(Interrupt::GiveUp(_)) => {
+                        cache.release().await;
+                        return NodeEnd::Failed(e);
+                    }
                 }
                 start = NodeStart::Fresh { attempt: attempt + 1 };
                 continue;
@@ -113,6 +125,7 @@ pub(crate) async fn run_node(cx: NodeCtx, mut start: NodeStart, history: NodeHis
                 format!("{} (no {kind} retries left: {budget} allowed)", e.message)
             };
         }
+        cache.release().await;
         emit_failed(&cx, attempt, &e).await;
         return NodeEnd::Failed(e);
     }

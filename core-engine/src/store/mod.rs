@@ -6,6 +6,7 @@
 //! Rows are decoded in [`records`] through [`records::Columns`], implemented for both row
 //! types. Each backend has its own versioned migrations (`migrations/sqlite`,
 //! `migrations/postgres`: the same versions with the same meaning).
+mod cache;
 mod connect;
 mod lease;
 pub mod location;
@@ -21,6 +22,8 @@ use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
 use crate::error::codes;
+pub(crate) use cache::{now_millis, CachedOutputs, HitAttempt, NewCacheEntry};
+pub use cache::{CacheEntry, CacheStatus, Eviction};
 pub use lease::{LeaseGrant, LeaseOutcome};
 pub use location::StateLocation;
 use records::Columns;

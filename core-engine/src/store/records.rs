@@ -165,13 +165,17 @@ pub struct NodeAttemptRecord {
     pub created_at: String,
     pub updated_at: String,
     pub finished_at: Option<String>,
+    /// How the cache was involved (`HIT`: served from the cache, no agent called); `None`
+    /// when the task is not cacheable.
+    pub cache_status: Option<super::CacheStatus>,
+    pub cache_key: Option<String>,
 }
 
 pub(super) const EXECUTION_COLUMNS: &str =
     "id, workflow_name, workflow_ir, phase, failed_node, error_code, error_message, outputs_uri, created_at, updated_at, finished_at";
 
 pub(super) const ATTEMPT_COLUMNS: &str = "node_id, attempt, phase, task_type, task_version, agent_endpoint, intent, \
-     resource_meta, output_uri, error_code, error_message, error_origin, created_at, updated_at, finished_at";
+     resource_meta, output_uri, error_code, error_message, error_origin, created_at, updated_at, finished_at, cache_status, cache_key";
 
 /// Typed column access for the row type of either backend, so every record is decoded
 /// by one function. Columns are TEXT or BIGINT on both backends.
@@ -251,6 +255,7 @@ pub(super) fn attempt_from_row(row: &impl Columns) -> Result<NodeAttemptRecord, 
     let version = row.int("task_version")?;
     let intent = row.text("intent")?;
     let meta = row.text_opt("resource_meta")?;
+    let cache = row.text_opt("cache_status")?;
     Ok(NodeAttemptRecord {
         node_id: row.text("node_id")?,
         attempt: u32::try_from(attempt).map_err(|_| StoreError::Corrupt { what: format!("attempt {attempt}") })?,
@@ -267,5 +272,11 @@ pub(super) fn attempt_from_row(row: &impl Columns) -> Result<NodeAttemptRecord, 
         created_at: row.text("created_at")?,
         updated_at: row.text("updated_at")?,
         finished_at: row.text_opt("finished_at")?,
+        cache_status: cache
+            .map(|c| {
+                super::CacheStatus::parse(&c).ok_or_else(|| StoreError::Corrupt { what: format!("cache status {c:?}") })
+            })
+            .transpose()?,
+        cache_key: row.text_opt("cache_key")?,
     })
 }
