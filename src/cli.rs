@@ -90,6 +90,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Abort an execution: delete every running node's job and record ABORTED (waits for
+    /// the process driving it, or drives the abort itself when none does).
+    Abort {
+        id: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the gateway configuration.
     #[command(subcommand)]
     Config(ConfigCommand),

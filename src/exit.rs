@@ -10,6 +10,8 @@ pub enum Exit {
     Usage = 2,
     /// A platform failure: cannot open state, bind a port, reach a gateway.
     System = 3,
+    /// Interrupted (Ctrl-C): `tern run`/`recover` detached; the execution's jobs keep running.
+    Interrupted = 130,
 }
 
 impl From<Exit> for ExitCode {

@@ -299,6 +299,14 @@ impl Engine {
         }
     }
 
+    /// Gives up driving `id` from this engine without touching its jobs (Ctrl-C in `tern
+    /// run`): releases the lease this engine holds, so `tern recover` or `tern abort` can
+    /// take over at once. Call it after dropping the run's future.
+    pub async fn detach(&self, id: &str) -> Result<(), EngineError> {
+        self.inner.store.release_lease(id, &self.inner.owner).await?;
+        Ok(())
+    }
+
     /// Where a node resumes, from its attempts (sorted by attempt number, at least one).
     async fn resume_state(&self, attempts: &[&NodeAttemptRecord], retries: u32) -> Result<NodeInit, EngineError> {
         let Some(a) = attempts.last() else {

@@ -30,6 +30,7 @@ pub async fn dispatch(command: Command) -> Exit {
         Command::Executions { state_dir, json } => executions::list(&state_dir, json).await,
         Command::Show { id, state_dir, json } => executions::show(&id, &state_dir, json).await,
         Command::Recover { id, target, json } => run::recover(&id, &target, json).await,
+        Command::Abort { id, target, json } => run::abort(&id, &target, json).await,
         Command::Cache(CacheCommand::List { state_dir, json }) => cache::list(&state_dir, json).await,
         Command::Cache(CacheCommand::Evict { keys, task, all, state_dir }) => {
             cache::evict(&keys, task.as_deref(), all, &state_dir).await

@@ -56,11 +56,17 @@ pub fn print_outcome(outcome: &ExecutionOutcome, json: bool) -> Exit {
             }
         }
     }
+    if outcome.phase == ExecutionPhase::Aborted {
+        eprintln!("execution {} ABORTED: running jobs were deleted", outcome.id);
+        eprintln!("       inspect it with: tern show {}", outcome.id);
+        return Exit::ExecutionFailed;
+    }
     if failed {
         let node = outcome.failed_node.as_deref().unwrap_or("<none>");
+        let node = if outcome.failed_node.is_none() { "(the workflow)".to_owned() } else { format!("node {node}") };
         match &outcome.error {
-            Some(e) => eprintln!("error: execution {} {}: node {node} failed: {e}", outcome.id, outcome.phase.as_str()),
-            None => eprintln!("error: execution {} {}: node {node} failed", outcome.id, outcome.phase.as_str()),
+            Some(e) => eprintln!("error: execution {} {}: {node} failed: {e}", outcome.id, outcome.phase.as_str()),
+            None => eprintln!("error: execution {} {}: {node} failed", outcome.id, outcome.phase.as_str()),
         }
         eprintln!("       inspect it with: tern show {}", outcome.id);
         return Exit::ExecutionFailed;
@@ -79,15 +85,34 @@ pub fn engine_error(e: &EngineError) -> Exit {
 }
 
 /// Renders live progress on stderr until the sender side closes.
-pub fn spawn_progress(json: bool) -> (tokio::sync::mpsc::Sender<ExecutionEvent>, tokio::task::JoinHandle<()>) {
+/// The id of the execution a progress stream announced (`Started`), once it did.
+#[derive(Debug, Clone, Default)]
+pub struct StartedId(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl StartedId {
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+pub fn spawn_progress(
+    json: bool,
+) -> (tokio::sync::mpsc::Sender<ExecutionEvent>, tokio::task::JoinHandle<()>, StartedId) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<ExecutionEvent>(256);
     let started = std::time::Instant::now();
+    let id = StartedId::default();
+    let seen = id.clone();
     let task = tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
+            if let ExecutionEvent::Started { execution_id, .. } = &event {
+                if let Ok(mut g) = seen.0.lock() {
+                    *g = Some(execution_id.clone());
+                }
+            }
             if !json {
                 eprintln!("[{:>7.2}s] {event}", started.elapsed().as_secs_f64());
             }
         }
     });
-    (tx, task)
+    (tx, task, id)
 }
