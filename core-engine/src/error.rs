@@ -124,13 +124,13 @@ impl EngineError {
     /// True when the caller's input is at fault (workflow text, inputs, ids): a CLI exits
     /// with its usage status (2) for these, and 1 for the others.
     pub fn is_user_error(&self) -> bool {
-        match self {
-            Self::Store(e) => e.is_user_error(),
-            _ => matches!(
-                self,
-                Self::Parse(_) | Self::Compile(_) | Self::Inputs(_) | Self::NotFound { .. } | Self::NotRecoverable { .. }
-            ),
+        if let Self::Store(e) = self {
+            return e.is_user_error();
         }
+        matches!(
+            self,
+            Self::Parse(_) | Self::Compile(_) | Self::Inputs(_) | Self::NotFound { .. } | Self::NotRecoverable { .. }
+        )
     }
 }
 

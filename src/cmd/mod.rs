@@ -7,6 +7,7 @@ mod output;
 mod proto_descriptor;
 mod run;
 mod serve;
+mod state;
 mod target;
 mod validate;
 
@@ -26,8 +27,8 @@ pub async fn dispatch(command: Command) -> Exit {
             run::run(&file, &inputs, &target, json, max_parallel).await
         }
         Command::Validate { file, target, json } => validate::run(&file, &target, json).await,
-        Command::Executions { state_dir, json } => executions::list(&state_dir, json).await,
-        Command::Show { id, state_dir, json } => executions::show(&id, &state_dir, json).await,
+        Command::Executions { state, json } => executions::list(&state, json).await,
+        Command::Show { id, state, json } => executions::show(&id, &state, json).await,
         Command::Recover { id, target, json } => run::recover(&id, &target, json).await,
     }
 }

@@ -31,11 +31,8 @@ pub(super) async fn sqlite(state_dir: &Path) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
-        .await
-        .map_err(|e| open_err(e.to_string()))?;
+    let pool =
+        SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(|e| open_err(e.to_string()))?;
     SQLITE_MIGRATIONS
         .run(&pool)
         .await

@@ -36,11 +36,8 @@ impl PostgresUrl {
             }
             found.extend(url.query_pairs().filter(|(k, _)| k == "password").map(|(_, v)| v.into_owned()));
         }
-        let decoded: Vec<String> = found
-            .iter()
-            .filter_map(|p| percent_decode(p))
-            .filter(|d| !found.contains(d))
-            .collect();
+        let decoded: Vec<String> =
+            found.iter().filter_map(|p| percent_decode(p)).filter(|d| !found.contains(d)).collect();
         found.extend(decoded);
         found.retain(|p| !p.is_empty());
         found
@@ -199,7 +196,10 @@ mod tests {
             assert!(!scrubbed.contains(secret), "{scrubbed}");
         }
         assert_eq!(redact_url("postgres://tern:hunter2@db:5432/x"), "postgres://tern:***@db:5432/x");
-        assert_eq!(redact_url("postgres://db/x?password=a&sslmode=disable"), "postgres://db/x?password=***&sslmode=disable");
+        assert_eq!(
+            redact_url("postgres://db/x?password=a&sslmode=disable"),
+            "postgres://db/x?password=***&sslmode=disable"
+        );
         assert_eq!(redact_url("postgres://tern@db/x"), "postgres://tern@db/x");
         assert!(!redact_url("postgres://tern:pw@[bad/x").contains("pw"));
     }

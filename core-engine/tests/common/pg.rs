@@ -34,9 +34,8 @@ pub fn with_database(url: &str, database: &str) -> String {
 pub async fn fresh_database(test: &str) -> Option<String> {
     let server = server_url(test)?;
     let name = format!("tern_test_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&server)
-        .await
-        .unwrap_or_else(|e| panic!("{test}: cannot connect to {VAR}: {e}"));
+    let mut conn =
+        sqlx::PgConnection::connect(&server).await.unwrap_or_else(|e| panic!("{test}: cannot connect to {VAR}: {e}"));
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
