@@ -8,7 +8,10 @@
 #     (fakesnow: the Snowflake emulator; crucible: the BigQuery emulator; bigquery-plugin:
 #     flytekitplugins-bigquery; minilake: the Databricks Jobs API emulator, plus a JVM for the Spark its runs open;
 #     dask: distributed with flytekit and flytekitplugins-dask);
-#  2. builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
+#  2. starts a throwaway PostgreSQL server (Debian's postgresql, installed with apt-get when initdb is missing; initdb and
+#     pg_ctl as the postgres user when run as root, a free port on 127.0.0.1, fsync off, password auth) for the engine's
+#     state-store tests, exported as TERN_TEST_POSTGRES_URL and stopped at exit; then
+#     builds the `tern` binary (debug) and the example plugin (examples/plugin-agent, exported as
 #     TERN_PLUGIN_EXAMPLE), then runs `cargo test --workspace` (with TERN_PYTHON exported: the
 #     type-transformers flytekit cross-check and the S3 tests' moto_server come from that virtualenv);
 #  3. runs the Python interop tests (tests/interop) against that binary and against flytekit's own server;
@@ -188,6 +191,61 @@ export TERN_PYFLYTE="$VENV/bin/pyflyte"
 echo "    TERN_PYTHON=$TERN_PYTHON"
 echo "    TERN_PYFLYTE=$TERN_PYFLYTE"
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# PostgreSQL: a throwaway server for the engine's state-store tests (every test creates its own database on it)
+# ---------------------------------------------------------------------------------------------------------------
+PG_BIN=""
+PG_DIR=""
+PG_AS=()
+find_postgres() {
+    local initdb
+    initdb="$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)"
+    [[ -n "$initdb" && -x "$initdb" ]] || return 1
+    PG_BIN="$(dirname "$(readlink -f "$initdb")")"
+}
+
+setup_postgres() {
+    find_postgres || apt_install postgresql || return 1
+    find_postgres || { warn "postgresql is installed but initdb is not found"; return 1; }
+    PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/tern-pg.XXXXXX")" && chmod 755 "$PG_DIR" && mkdir -p "$PG_DIR/sock" || return 1
+    if [[ $(id -u) -eq 0 ]]; then
+        # initdb refuses to run as root: the cluster belongs to the postgres user (the package creates it).
+        id postgres >/dev/null 2>&1 || { warn "no postgres user to run PostgreSQL as"; return 1; }
+        chown -R postgres:postgres "$PG_DIR"
+        PG_AS=(runuser -u postgres --)
+    fi
+    local port password
+    port="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    password="tern-pg-$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')"
+    say "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'): a test server on 127.0.0.1:$port ($PG_DIR)"
+    # Local socket: trust (setup only). TCP: md5 passwords, cheap to check (SCRAM's key stretching costs ~0.1 s per
+    # connection in a debug build), so the tests go through password authentication without paying for it.
+    "${PG_AS[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth-local=trust --auth-host=md5 -E UTF8 --locale=C \
+        --no-sync >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+    "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w start -o \
+        "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR/sock -c fsync=off -c password_encryption=md5 -c max_connections=300" \
+        >/dev/null || { cat "$PG_DIR/server.log" >&2; return 1; }
+    "$PG_BIN/psql" -h "$PG_DIR/sock" -p "$port" -U postgres -qAt -c "ALTER USER postgres PASSWORD '$password'" >/dev/null ||
+        return 1
+    export TERN_TEST_POSTGRES_URL="postgres://postgres:$password@127.0.0.1:$port/postgres"
+    echo "    TERN_TEST_POSTGRES_URL=postgres://postgres:***@127.0.0.1:$port/postgres"
+}
+
+stop_postgres() {
+    if [[ -n "$PG_DIR" && -f "$PG_DIR/data/postmaster.pid" ]]; then
+        "${PG_AS[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    fi
+    [[ -n "$PG_DIR" ]] && rm -rf "$PG_DIR"
+    return 0
+}
+trap 'stop_postgres; rm -rf "$WORK"' EXIT
+
+unset TERN_TEST_POSTGRES_URL
+if ! setup_postgres; then
+    # The PostgreSQL tests then skip, or fail under CI=true.
+    warn "could not start PostgreSQL; its tests skip (CI=true: they fail)"
+fi
 
 # ---------------------------------------------------------------------------------------------------------------
 # 2. Rust: build the binary, run the workspace tests

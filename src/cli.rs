@@ -69,16 +69,16 @@ pub enum Command {
     },
     /// List recorded executions.
     Executions {
-        #[arg(long, default_value = ".tern")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         #[arg(long)]
         json: bool,
     },
     /// Show one execution: its nodes, attempts, errors and outputs.
     Show {
         id: String,
-        #[arg(long, default_value = ".tern")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         #[arg(long)]
         json: bool,
     },
@@ -133,8 +133,8 @@ pub enum ConfigCommand {
 pub enum CacheCommand {
     /// List cache entries: key, task, cache version, when, and the execution/node that produced them.
     List {
-        #[arg(long, default_value = ".tern")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
         #[arg(long)]
         json: bool,
     },
@@ -149,10 +149,15 @@ pub enum CacheCommand {
         /// Every entry.
         #[arg(long)]
         all: bool,
-        #[arg(long, default_value = ".tern")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        state: StateArgs,
     },
 }
+
+const STATE_HELP: &str = "Where executions are recorded: a directory (SQLite tern.db; node data in <DIR>/data), \
+a PostgreSQL URL (postgres://USER@HOST:PORT/DB; password from PGPASSWORD or ~/.pgpass, or in the URL), or a secret \
+reference env:NAME / file:PATH holding either. Default: [engine] state of the config (or TERN_ENGINE__STATE), \
+else .tern";
 
 /// Where agents are and where state lives.
 #[derive(clap::Args, Debug, Clone)]
@@ -175,7 +180,16 @@ pub struct TargetArgs {
     /// Gateway config for the in-process agents (tern.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// State directory (SQLite database and local data store).
-    #[arg(long, default_value = ".tern")]
-    pub state_dir: PathBuf,
+    #[arg(long = "state", visible_alias = "state-dir", value_name = "DIR|postgres://URL", help = STATE_HELP)]
+    pub state: Option<String>,
+}
+
+/// Where state lives, for the commands that only read it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StateArgs {
+    #[arg(long = "state", visible_alias = "state-dir", value_name = "DIR|postgres://URL", help = STATE_HELP)]
+    pub state: Option<String>,
+    /// Config file whose `[engine] state` is used when --state is not given.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }

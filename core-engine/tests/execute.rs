@@ -56,9 +56,7 @@ outputs:
 
 async fn sync_and_async_paths_write_inputs_and_outputs(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(state) = common::state(backend, dir.path(), "sync_and_async_paths_write_inputs_and_outputs").await else {
-        return;
-    };
+    let Some(state) = common::state(backend, dir.path(), "run").await else { return };
     let log = Arc::new(Log::default());
     let double = Arc::new(Double::new("double", log.clone()));
     let c = client(dir.path(), |r| {
@@ -217,10 +215,7 @@ async fn retryable_failure_is_retried_as_a_new_attempt() {
 
 async fn permanent_failure_stops_the_execution_and_is_recorded(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(state) = common::state(backend, dir.path(), "permanent_failure_stops_the_execution_and_is_recorded").await
-    else {
-        return;
-    };
+    let Some(state) = common::state(backend, dir.path(), "failure").await else { return };
     let log = Arc::new(Log::default());
     let slow = Arc::new(Double::new("slow", log.clone()));
     slow.release.store(false, Ordering::SeqCst);
@@ -379,11 +374,7 @@ async fn crash_after(
 
 async fn recovery_reissues_create_with_the_same_task_execution_id(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(state) =
-        common::state(backend, dir.path(), "recovery_reissues_create_with_the_same_task_execution_id").await
-    else {
-        return;
-    };
+    let Some(state) = common::state(backend, dir.path(), "recover (re-create)").await else { return };
     let (log, double, c) = recovery_setup(dir.path());
     double.hang_create.store(true, Ordering::SeqCst);
     let first = engine_at(&state, dir.path(), AgentRouter::new(c.clone())).await;
@@ -418,10 +409,7 @@ async fn recovery_reissues_create_with_the_same_task_execution_id(backend: Backe
 
 async fn recovery_resumes_polling_a_recorded_resource_meta(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let Some(state) = common::state(backend, dir.path(), "recovery_resumes_polling_a_recorded_resource_meta").await
-    else {
-        return;
-    };
+    let Some(state) = common::state(backend, dir.path(), "recover (resume polling)").await else { return };
     let (log, double, c) = recovery_setup(dir.path());
     double.release.store(false, Ordering::SeqCst);
     let first = engine_at(&state, dir.path(), AgentRouter::new(c.clone())).await;

@@ -1,21 +1,21 @@
 //! `tern cache list` and `tern cache evict`: the task output cache in the state database.
-use std::path::Path;
 
 use tern_core_engine::{codes, CacheEntry, Engine, Eviction};
 
 use super::{engine, fail, output};
+use crate::cli::StateArgs;
 use crate::exit::Exit;
 
 /// Keys are shown by their first 12 hex digits; `evict` takes any unique prefix this long or longer.
 const SHORT: usize = 12;
 const MIN_PREFIX: usize = 8;
 
-async fn open(state_dir: &Path) -> Result<Engine, Exit> {
-    engine::open_state(state_dir).await.map_err(|e| fail(Exit::System, e))
+async fn open(state: &StateArgs) -> Result<Engine, Exit> {
+    engine::open_state(state).await.map_err(|e| fail(Exit::System, e))
 }
 
-pub async fn list(state_dir: &Path, json: bool) -> Exit {
-    let engine = match open(state_dir).await {
+pub async fn list(state: &StateArgs, json: bool) -> Exit {
+    let engine = match open(state).await {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -72,8 +72,8 @@ fn resolve(given: &[String], entries: &[CacheEntry]) -> Result<Vec<String>, Vec<
     }
 }
 
-pub async fn evict(keys: &[String], task: Option<&str>, all: bool, state_dir: &Path) -> Exit {
-    let engine = match open(state_dir).await {
+pub async fn evict(keys: &[String], task: Option<&str>, all: bool, state: &StateArgs) -> Exit {
+    let engine = match open(state).await {
         Ok(e) => e,
         Err(code) => return code,
     };

@@ -5,7 +5,7 @@ use tern_agent_api::datastore::DataStore;
 use tern_core_engine::{AgentRouter, Engine, EngineConfig};
 
 use super::target;
-use crate::cli::TargetArgs;
+use crate::cli::{StateArgs, TargetArgs};
 
 pub async fn open(args: &TargetArgs, max_parallel: usize) -> Result<Engine, String> {
     open_with_store(args, max_parallel).await.map(|(engine, _)| engine)
@@ -22,7 +22,7 @@ pub async fn open_with_store(
     for (task_type, client) in targets.routes {
         router = router.with_route(task_type, client);
     }
-    let mut config = EngineConfig::new(&args.state_dir, router);
+    let mut config = EngineConfig::at(targets.state, router);
     config.data_store = targets.services.data_store.clone();
     config.data_root = config.data_store.canonical_uri("");
     config.max_parallel = max_parallel.max(1);
@@ -32,12 +32,12 @@ pub async fn open_with_store(
 }
 
 /// Only the state store matters (listing, showing): the in-process agents suffice.
-pub async fn open_state(state_dir: &std::path::Path) -> Result<Engine, String> {
+pub async fn open_state(state: &StateArgs) -> Result<Engine, String> {
     let args = TargetArgs {
         gateway: None,
         connectors: Vec::new(),
-        config: None,
-        state_dir: state_dir.to_owned(),
+        config: state.config.clone(),
+        state: state.state.clone(),
         ca_cert: None,
         token: None,
     };

@@ -1,11 +1,10 @@
 //! `tern executions` and `tern show`: what ran, and how it ended.
-use std::path::Path;
-
 use super::{engine, fail, output};
+use crate::cli::StateArgs;
 use crate::exit::Exit;
 
-pub async fn list(state_dir: &Path, json: bool) -> Exit {
-    let engine = match engine::open_state(state_dir).await {
+pub async fn list(state: &StateArgs, json: bool) -> Exit {
+    let engine = match engine::open_state(state).await {
         Ok(e) => e,
         Err(e) => return fail(Exit::System, e),
     };
@@ -29,8 +28,8 @@ pub async fn list(state_dir: &Path, json: bool) -> Exit {
     Exit::Ok
 }
 
-pub async fn show(id: &str, state_dir: &Path, json: bool) -> Exit {
-    let engine = match engine::open_state(state_dir).await {
+pub async fn show(id: &str, state: &StateArgs, json: bool) -> Exit {
+    let engine = match engine::open_state(state).await {
         Ok(e) => e,
         Err(e) => return fail(Exit::System, e),
     };

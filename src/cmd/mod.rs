@@ -8,6 +8,7 @@ mod output;
 mod proto_descriptor;
 mod run;
 mod serve;
+mod state;
 mod target;
 mod validate;
 
@@ -27,13 +28,13 @@ pub async fn dispatch(command: Command) -> Exit {
             run::run(&file, &inputs, &target, json, max_parallel).await
         }
         Command::Validate { file, target, json } => validate::run(&file, &target, json).await,
-        Command::Executions { state_dir, json } => executions::list(&state_dir, json).await,
-        Command::Show { id, state_dir, json } => executions::show(&id, &state_dir, json).await,
+        Command::Executions { state, json } => executions::list(&state, json).await,
+        Command::Show { id, state, json } => executions::show(&id, &state, json).await,
         Command::Recover { id, target, json } => run::recover(&id, &target, json).await,
         Command::Abort { id, target, json } => run::abort(&id, &target, json).await,
-        Command::Cache(CacheCommand::List { state_dir, json }) => cache::list(&state_dir, json).await,
-        Command::Cache(CacheCommand::Evict { keys, task, all, state_dir }) => {
-            cache::evict(&keys, task.as_deref(), all, &state_dir).await
+        Command::Cache(CacheCommand::List { state, json }) => cache::list(&state, json).await,
+        Command::Cache(CacheCommand::Evict { keys, task, all, state }) => {
+            cache::evict(&keys, task.as_deref(), all, &state).await
         }
     }
 }

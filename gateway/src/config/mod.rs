@@ -44,6 +44,8 @@ pub struct GatewayConfig {
     /// How `tern run --gateway` / `tern agents --gateway` connect (TLS, token).
     pub client: ClientConfig,
     pub data_store: DataStoreConfig,
+    /// `tern run`'s engine: where it records executions.
+    pub engine: EngineSection,
     pub secrets: SecretsConfig,
     /// One section per agent, `[agents.<name>]`, checked against the agent's own type
     /// when the registry is built.
@@ -184,6 +186,16 @@ impl DataStoreConfig {
     }
 }
 
+/// `[engine]`: the workflow engine of `tern run` / `tern recover` / `tern show`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// Where executions are recorded: a directory (SQLite), a `postgres://` URL, or a
+    /// secret reference (`env:NAME`, `file:PATH`) holding either. Unset: `.tern`.
+    /// `--state` wins. Shown redacted by `tern config show`.
+    pub state: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecretsConfig {
@@ -287,6 +299,17 @@ mod tests {
         assert_eq!(c.data_store.s3_region.as_deref(), Some("eu-west-1"), "the file wins over AWS_REGION");
         assert_eq!(c.data_store.s3_endpoint_url.as_deref(), Some("http://127.0.0.1:5000"), "AWS_ENDPOINT_URL fills the gap");
         assert_eq!(c.origin.describe(), "t.toml (+ TERN_SERVER__ADDR)");
+    }
+
+    #[test]
+    fn the_engine_state_comes_from_the_file_or_its_override() {
+        let text = "[engine]\nstate = \"/var/lib/tern\"\n";
+        let c = GatewayConfig::parse_with_env(text, Some(Path::new("t.toml")), env(&[])).unwrap();
+        assert_eq!(c.engine.state.as_deref(), Some("/var/lib/tern"));
+        let e = env(&[("TERN_ENGINE__STATE", "postgres://tern@db:5432/tern")]);
+        let c = GatewayConfig::parse_with_env(text, Some(Path::new("t.toml")), e).unwrap();
+        assert_eq!(c.engine.state.as_deref(), Some("postgres://tern@db:5432/tern"));
+        assert!(GatewayConfig::parse("[engine]\nstate_dir = \"x\"\n", Path::new("t")).is_err());
     }
 
     #[test]

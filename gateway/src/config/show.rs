@@ -94,19 +94,50 @@ fn redact_value(v: &mut toml::Value) {
     }
 }
 
-/// `Some(redacted)` when `text` is a URL carrying a password.
+/// `Some(redacted)` when `text` is a URL carrying a password: in its userinfo
+/// (`https://user:pw@host`, or a bare token `https://tok@host`) or as a `password=` query
+/// parameter (`postgres://host/db?password=pw`, which libpq and sqlx accept).
 pub fn redact_url(text: &str) -> Option<String> {
     let (scheme, rest) = text.split_once("://")?;
-    let (authority, tail) = match rest.find('/') {
+    let (authority, tail) = match rest.find(['/', '?', '#']) {
         Some(i) => rest.split_at(i),
         None => (rest, ""),
     };
-    let (userinfo, host) = authority.rsplit_once('@')?;
-    Some(match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+    let userinfo_redacted = authority.rsplit_once('@').map(|(userinfo, host)| match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{user}:***@{host}"),
         // A bare userinfo is often a token.
-        None => format!("{scheme}://***@{host}{tail}"),
-    })
+        None => format!("***@{host}"),
+    });
+    let tail_redacted = redact_password_param(tail);
+    if userinfo_redacted.is_none() && tail_redacted.is_none() {
+        return None;
+    }
+    Some(format!(
+        "{scheme}://{}{}",
+        userinfo_redacted.unwrap_or_else(|| authority.to_owned()),
+        tail_redacted.unwrap_or_else(|| tail.to_owned())
+    ))
+}
+
+/// `tail` (path, query, fragment) with the value of every `password=` parameter replaced.
+fn redact_password_param(tail: &str) -> Option<String> {
+    let (path, query) = tail.split_once('?')?;
+    let (query, fragment) = match query.split_once('#') {
+        Some((q, f)) => (q, Some(f)),
+        None => (query, None),
+    };
+    let mut found = false;
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => {
+                found = true;
+                format!("{k}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect();
+    found.then(|| format!("{path}?{}{}", pairs.join("&"), fragment.map(|f| format!("#{f}")).unwrap_or_default()))
 }
 
 /// Serializes any config part for display (used by the CLI for single sections).
@@ -124,5 +155,11 @@ mod tests {
         assert_eq!(redact_url("https://ghp_token@h/p").as_deref(), Some("https://***@h/p"));
         assert_eq!(redact_url("http://h:1/p@x"), None, "an @ in the path is not userinfo");
         assert_eq!(redact_url("env:TOKEN"), None);
+        assert_eq!(
+            redact_url("postgresql://db/tern?sslmode=require&password=hunter2").as_deref(),
+            Some("postgresql://db/tern?sslmode=require&password=***")
+        );
+        assert_eq!(redact_url("postgres://tern@db?password=x#f").as_deref(), Some("postgres://***@db?password=***#f"));
+        assert_eq!(redact_url("postgres://db/tern?sslmode=require"), None);
     }
 }
