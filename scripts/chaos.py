@@ -39,6 +39,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -480,6 +481,36 @@ class Runner:
         self.backend.count(trial)
 
 
+def why(trial: Trial, node: str) -> str:
+    """A node's attempts as the engine recorded them: `0 RETRYABLE_FAILED(GetTask TERN-A008) 1 SUCCEEDED`."""
+    parts = []
+    for a in trial.detail.get("attempts", []):
+        if a["node_id"] == node:
+            e = a.get("error") or {}
+            rpc = (e.get("message") or "").split(" ", 1)[0]
+            parts.append(f"{a['attempt']} {a['phase']}" + (f"({rpc} {e.get('code')})" if e else ""))
+    return " ".join(parts)
+
+
+def causes(trial: Trial) -> List[str]:
+    """Why a trial is unclean, in words that add up across trials."""
+    out = []
+    if trial.phase != "SUCCEEDED":
+        e = trial.detail.get("error") or {}
+        m = re.search(r"failed: (\w+) at ", e.get("message") or "")
+        out.append(f"execution {trial.phase}: {m.group(1) if m else (e.get('message') or '?')[:60]} {e.get('code', '')}")
+    for node, n in trial.submissions.items():
+        if n > 1:
+            failed = [a for a in trial.detail.get("attempts", []) if a["node_id"] == node and a.get("error")]
+            rpc = (failed[0]["error"].get("message") or "").split(" ", 1)[0] if failed else "?"
+            out.append(f"a second job after an attempt failed on {rpc}")
+    if trial.orphans:
+        out.append("a job abandoned without DeleteTask")
+    if trial.phase == "SUCCEEDED" and trial.lost_outputs:
+        out.append("outputs lost or wrong")
+    return out
+
+
 def unix_ms(timestamp: Optional[str]) -> Optional[int]:
     if not timestamp:
         return None
@@ -549,8 +580,7 @@ def main() -> int:
                 t.notes.append(f"harness: {type(e).__name__}: {e}")
             trials.append(t)
             extra = {n: c for n, c in t.submissions.items() if c != 1}
-            notes = "; ".join(t.notes + ([f"jobs per node {extra}, engine attempts {t.engine_attempts}"]
-                                         if extra else []))
+            notes = "; ".join(t.notes + [f"{n}: {c} jobs, attempts {why(t, n)}" for n, c in extra.items()])
             print(f"{i:>4} {'clean' if t.clean else 'UNCLEAN':<7} {t.phase:<10} {t.engine_kills:>5} "
                   f"{','.join(t.gateway_restarts) or '-':<22} {sum(t.submissions.values()):>4} {t.duplicates:>3} "
                   f"{t.overlaps:>3} {t.orphans:>4} {'yes' if t.lost_outputs else 'no':<4} {t.seconds:>6.1f}  {notes}", flush=True)
@@ -567,6 +597,12 @@ def main() -> int:
     print(f"\nsummary: {clean}/{len(trials)} clean; {completed} completed; {dups} duplicate submissions "
           f"({overlaps} overlapping a live job) in {sum(t.duplicates > 0 for t in trials)} trials; "
           f"{orphans} jobs abandoned uncancelled; {lost} trials with lost or wrong outputs; {kills} engine SIGKILLs, {restarts} gateway restarts")
+    tally: Dict[str, int] = {}
+    for t in trials:
+        for c in dict.fromkeys(causes(t)):
+            tally[c] = tally.get(c, 0) + 1
+    for c, n in sorted(tally.items(), key=lambda kv: -kv[1]):
+        print(f"  {n:>3} trials: {c}")
     if args.json:
         for t in trials:
             print(json.dumps({"trial": t.index, "clean": t.clean, "phase": t.phase, "execution": t.execution,
