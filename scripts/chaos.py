@@ -300,6 +300,14 @@ class RayBackend:
         for prev, nxt in zip(new, new[1:]):
             if (prev.get("end_time") or 1 << 62) > (nxt.get("start_time") or 0) and prev.get("status") != "STOPPED":
                 trial.overlaps += 1
+        # No attempt succeeded, yet a job was not stopped and ran past the moment the engine gave up: abandoned.
+        attempts = [a for a in trial.detail.get("attempts", []) if a["node_id"] == "squares"]
+        if attempts and not any(a["phase"] == "SUCCEEDED" for a in attempts):
+            gave_up = max(unix_ms(a.get("finished_at") or a.get("updated_at")) or 0 for a in attempts)
+            for j in new:
+                if j.get("status") != "STOPPED" and (j.get("end_time") or 1 << 62) > gave_up:
+                    trial.orphans += 1
+                    trial.notes.append(f"ray job {j['submission_id']} {j.get('status')} after the engine gave up")
         if len(new) > 1:
             trial.notes.append("ray jobs: " + ", ".join(f"{j['submission_id']}={j['status']}" for j in new))
 
