@@ -54,6 +54,14 @@ impl SubmissionRecord {
         }
     }
 
+    /// Empties the record, so a repeated create submits again: for a job that was recorded
+    /// before it started and then refused (no slot). A failed write is logged.
+    pub async fn clear(&self, ctx: &TaskContext) {
+        if let Err(e) = ctx.data_store().write(&self.uri, Vec::new().into()).await {
+            tracing::warn!(uri = %self.uri, error = %e, "cannot clear the submission record; a repeated create will report the job lost");
+        }
+    }
+
     /// Records `meta`. A failed write is logged, not returned: the job runs either way, only a
     /// repeated create after a restart would no longer find it.
     pub async fn write(&self, ctx: &TaskContext, meta: &ResourceMeta) {
@@ -87,6 +95,9 @@ mod tests {
         let record = SubmissionRecord::for_attempt(&first, "job.json").unwrap();
         assert_eq!(record.uri(), "run/n0/0/job.json");
         assert!(record.read(&first).await.is_none());
+        record.write(&first, &ResourceMeta::from_bytes(b"{\"id\":1}".to_vec())).await;
+        record.clear(&first).await;
+        assert!(record.read(&first).await.is_none(), "a cleared record is absent");
         record.write(&first, &ResourceMeta::from_bytes(b"{\"id\":1}".to_vec())).await;
         let again = SubmissionRecord::for_attempt(&ctx(&services, "run/n0/0", 0), "job.json").unwrap();
         assert_eq!(again.read(&first).await.unwrap().as_bytes(), b"{\"id\":1}");

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use tern_agent_api::prelude::*;
+use tern_agent_api::submission_record::SubmissionRecord;
 
 use crate::codes;
 use crate::run::{self, Cancel, DuckDbConfig, Job};
@@ -14,6 +15,8 @@ use crate::sql::split_statements;
 /// Task type served (version 0).
 pub const TASK_TYPE: &str = "duckdb";
 const OUTPUTS_FILE: &str = "outputs.pb";
+/// The attempt's submission record, in its output prefix.
+pub const RECORD_FILE: &str = "duckdb-job.json";
 
 /// The handle `create` returns (`{"v":1,"job":…,"output_prefix":…}`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -137,6 +140,19 @@ impl AsyncAgent for DuckDbAgent {
                 return Ok(meta);
             }
         }
+        // Started by an earlier gateway process (or an embedded run that crashed) and not finished: the query
+        // is gone with that process; `get` reports "job lost" and the engine's next attempt runs it anew.
+        // Never a second run of one attempt.
+        let record = SubmissionRecord::for_attempt(ctx, RECORD_FILE);
+        if let Some(record) = &record {
+            // Only this attempt's record counts (an output prefix reused by another attempt holds another key).
+            let recorded = record.read(ctx).await.filter(|m| m.decode::<JobMeta>().is_ok_and(|j| j.job == key));
+            if let Some(recorded) = recorded {
+                return Ok(recorded);
+            }
+            // Recorded before it starts: a crash in between leaves a job reported lost, never one run twice.
+            record.write(ctx, &meta).await;
+        }
         let cancel = Arc::new(Cancel::default());
         let job = Job {
             statements,
@@ -156,10 +172,17 @@ impl AsyncAgent for DuckDbAgent {
         // If a job with this key exists after all, `spawn` drops this future unstarted
         // and the entry removes itself.
         let entry = CancelEntry { table: self.cancels.clone(), key: key.clone(), cancel: cancel.clone() };
-        self.jobs.spawn(&key, async move {
+        let spawned = self.jobs.spawn(&key, async move {
             let _entry = entry;
             execute(job, cancel).await
-        })?;
+        });
+        if let Err(e) = spawned {
+            // Refused (no slot): nothing started, so a repeated create must start it.
+            if let Some(record) = &record {
+                record.clear(ctx).await;
+            }
+            return Err(e);
+        }
         Ok(meta)
     }
 

@@ -456,6 +456,25 @@ async fn a_job_unknown_after_restart_is_lost_unless_it_left_outputs() {
 }
 
 #[tokio::test]
+async fn a_repeated_create_after_a_restart_does_not_run_an_unfinished_query_again() {
+    let env = Env::new();
+    let t = template("SELECT count(*) FROM range(100000) a, range(1000000) b WHERE a.range + b.range = -1", &[]);
+    let meta = create(&env.client, t.clone(), Default::default(), "r1", Some("n0")).await.expect("create");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let restarted = env.restarted();
+    let again = create(&restarted, t, Default::default(), "r1", Some("n0")).await.expect("create after restart");
+    assert_eq!(again, meta, "the same handle, byte for byte");
+    // The new process started nothing: the job is the first process's, unknown here and without outputs.
+    let s = get(&restarted, &again).await;
+    assert_eq!(s.phase, Phase::RetryableFailed, "{s:?}");
+    assert!(s.message.contains("job lost"), "{}", s.message);
+    env.client
+        .delete_task(admin::DeleteTaskRequest { resource_meta: meta, task_category: category(), ..Default::default() })
+        .await
+        .expect("delete");
+}
+
+#[tokio::test]
 async fn tasks_without_outputs_and_multi_statement_params() {
     let env = Env::new();
     let sql = "CREATE TABLE t AS SELECT $a AS v; INSERT INTO t VALUES ($b); SELECT * FROM t";

@@ -8,6 +8,7 @@ use prost::Message;
 use serde::{Deserialize, Serialize};
 use tern_agent_api::datastore::DataStoreError;
 use tern_agent_api::prelude::*;
+use tern_agent_api::submission_record::SubmissionRecord;
 
 use crate::codes;
 use crate::config::ShellSettings;
@@ -19,6 +20,9 @@ use crate::spec::{effective_timeout, Custom, ShellSpec};
 use crate::template::Vars;
 
 pub const TASK_TYPE: &str = "shell";
+
+/// The attempt's submission record, in its output prefix.
+pub const RECORD_FILE: &str = "shell-job.json";
 
 /// The handle. The output prefix is kept so get/logs work even when the caller does
 /// not send it (DeleteTask and GetTaskLogs carry none).
@@ -113,13 +117,38 @@ impl AsyncAgent for ShellAgent {
         if self.jobs.status(&key).is_some() {
             return Ok(meta);
         }
+        // Started by an earlier gateway process (or an embedded run that crashed): that job ran, or is gone with
+        // its process; `get` reports its stored outputs or "job lost". Never a second run of one attempt.
+        let record = SubmissionRecord::for_attempt(ctx, RECORD_FILE);
+        if let Some(record) = &record {
+            // Only this attempt's record counts (an output prefix reused by another attempt holds another key).
+            let recorded = record.read(ctx).await.filter(|m| m.decode::<ShellHandle>().is_ok_and(|h| h.key == key));
+            if let Some(recorded) = recorded {
+                return Ok(recorded);
+            }
+        }
         let logs = Arc::new(LogBuffer::new(self.config.log_lines_in_memory));
         let job = self.plan(ctx, &task, logs.clone())?;
-        let mut live = self.logs_lock();
-        live.retain(|_, b| b.strong_count() > 0);
-        // Checked again under the lock: a concurrent create with this key may have won.
-        if self.jobs.spawn(&key, job.run())? {
-            live.insert(key, Arc::downgrade(&logs));
+        // Recorded before it starts: a crash in between leaves a job reported lost, never one run twice.
+        if let Some(record) = &record {
+            record.write(ctx, &meta).await;
+        }
+        let spawned = {
+            let mut live = self.logs_lock();
+            live.retain(|_, b| b.strong_count() > 0);
+            // Checked again under the lock: a concurrent create with this key may have won.
+            self.jobs.spawn(&key, job.run()).map(|new| {
+                if new {
+                    live.insert(key, Arc::downgrade(&logs));
+                }
+            })
+        };
+        if let Err(e) = spawned {
+            // Refused (no slot): nothing started, so a repeated create must start it.
+            if let Some(record) = &record {
+                record.clear(ctx).await;
+            }
+            return Err(e);
         }
         Ok(meta)
     }

@@ -67,9 +67,12 @@
 //! stderr lines start with `[stderr] `).
 //!
 //! Jobs run inside the gateway process, keyed by the attempt's idempotency key, so a
-//! repeated CreateTask never starts a second command. After a gateway restart a job is
-//! gone: GetTask then reports SUCCEEDED if its `outputs.pb` was stored, otherwise a
-//! retryable failure ("job lost").
+//! repeated CreateTask never starts a second command. Before a command starts, the
+//! attempt's record (`<outputPrefix>/shell-job.json`, holding the handle) is written to the
+//! data store, so a repeated CreateTask after a gateway restart (or a crash of an embedded
+//! `tern run`) returns the same handle and starts nothing. After a restart a job is gone:
+//! GetTask then reports SUCCEEDED if its `outputs.pb` was stored, otherwise a retryable
+//! failure ("job lost"), and the engine's next attempt runs the command anew.
 use std::sync::Arc;
 
 use tern_agent_api::prelude::AsyncAgent;

@@ -423,6 +423,30 @@ async fn a_repeated_create_does_not_start_a_second_process() {
 }
 
 #[tokio::test]
+async fn a_repeated_create_after_a_restart_starts_nothing_and_reports_the_job_lost() {
+    let first = harness();
+    let work = tempfile::tempdir().unwrap();
+    let t = task(&["sh", "-c", "echo run >> runs.txt; sleep 2"]).custom(json!({"workdir": work.path().to_str().unwrap()}));
+    let meta = first.create(&t, "idem-restart").await.unwrap();
+    wait_for_file(&work.path().join("runs.txt")).await;
+    // A new agent process over the same data store (the first one's job is gone with it, for the new one).
+    let Harness { store_dir, .. } = first;
+    let second = harness_on(store_dir);
+    let again = second.create(&t, "idem-restart").await.unwrap();
+    assert_eq!(again, meta, "the same handle, byte for byte");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(std::fs::read_to_string(work.path().join("runs.txt")).unwrap(), "run\n", "the command ran once");
+    let status = second.get(&again).await;
+    assert_eq!(status.phase, Phase::RetryableFailed, "{status:?}");
+    assert!(status.message.contains("job lost"), "{}", status.message);
+    // Another attempt is a new job.
+    let other = second.create(&t, "idem-restart-retry").await.unwrap();
+    assert_ne!(other, meta);
+    assert_eq!(second.wait(&other).await.phase, Phase::Succeeded);
+    assert_eq!(std::fs::read_to_string(work.path().join("runs.txt")).unwrap(), "run\nrun\n");
+}
+
+#[tokio::test]
 async fn template_mistakes_are_invalid_arguments_naming_them() {
     let h = harness();
     let cases = [

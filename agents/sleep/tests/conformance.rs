@@ -17,7 +17,7 @@ fn seconds(s: f64) -> core::LiteralMap {
 #[tokio::test]
 async fn sleep_passes_the_conformance_kit() {
     let dir = tempfile::tempdir().unwrap();
-    let agent = tern_agent_sleep::agent();
+    let agent = tern_agent_sleep::agent(&dir.path().join("state"));
     let mut registry = AgentRegistry::new();
     registry.register_async(agent.clone()).unwrap();
     let client = Arc::new(InProcessClient::new(Arc::new(registry), AgentServices::local(dir.path())));

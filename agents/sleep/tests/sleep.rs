@@ -4,17 +4,30 @@ use std::time::Duration;
 
 use tern_agent_api::core::primitive::Value as P;
 use tern_agent_api::prelude::*;
+use tern_agent_sleep::SleepAgent;
 
 struct Harness {
     client: InProcessClient,
-    _dir: tempfile::TempDir,
+    agent: Arc<SleepAgent>,
+    dir: Arc<tempfile::TempDir>,
 }
 
 fn harness() -> Harness {
-    let dir = tempfile::tempdir().unwrap();
+    over(Arc::new(tempfile::tempdir().unwrap()))
+}
+
+/// A new agent instance over the state directory of `dir`: what a restarted gateway is.
+fn over(dir: Arc<tempfile::TempDir>) -> Harness {
+    let agent = Arc::new(SleepAgent::new(&dir.path().join("state"), tern_agent_sleep::agent::KEEP_RECORDS));
     let mut registry = AgentRegistry::new();
-    registry.register_async(tern_agent_sleep::agent()).unwrap();
-    Harness { client: InProcessClient::new(Arc::new(registry), AgentServices::local(dir.path())), _dir: dir }
+    registry.register_async(agent.clone()).unwrap();
+    Harness { client: InProcessClient::new(Arc::new(registry), AgentServices::local(dir.path())), agent, dir }
+}
+
+impl Harness {
+    fn restarted(&self) -> Harness {
+        over(self.dir.clone())
+    }
 }
 
 fn duration_input(v: P) -> core::LiteralMap {
@@ -46,7 +59,11 @@ fn category() -> admin::TaskCategory {
 }
 
 impl Harness {
-    async fn create(&self, inputs: core::LiteralMap, execution: Option<admin::TaskExecutionMetadata>) -> Result<Vec<u8>, AgentError> {
+    async fn create(
+        &self,
+        inputs: core::LiteralMap,
+        execution: Option<admin::TaskExecutionMetadata>,
+    ) -> Result<Vec<u8>, AgentError> {
         self.client
             .create_task(admin::CreateTaskRequest {
                 inputs: Some(inputs),
@@ -60,7 +77,11 @@ impl Harness {
     async fn get(&self, meta: &[u8]) -> TaskStatus {
         let resource = self
             .client
-            .get_task(admin::GetTaskRequest { resource_meta: meta.to_vec(), task_category: Some(category()), ..Default::default() })
+            .get_task(admin::GetTaskRequest {
+                resource_meta: meta.to_vec(),
+                task_category: Some(category()),
+                ..Default::default()
+            })
             .await
             .unwrap();
         TaskStatus::from_resource(resource)
@@ -68,7 +89,11 @@ impl Harness {
 
     async fn delete(&self, meta: &[u8]) {
         self.client
-            .delete_task(admin::DeleteTaskRequest { resource_meta: meta.to_vec(), task_category: Some(category()), ..Default::default() })
+            .delete_task(admin::DeleteTaskRequest {
+                resource_meta: meta.to_vec(),
+                task_category: Some(category()),
+                ..Default::default()
+            })
             .await
             .unwrap();
     }
@@ -132,8 +157,118 @@ async fn bad_inputs_and_handles_are_invalid_arguments() {
 
     let err = h
         .client
-        .get_task(admin::GetTaskRequest { resource_meta: b"{}".to_vec(), task_category: Some(category()), ..Default::default() })
+        .get_task(admin::GetTaskRequest {
+            resource_meta: b"{}".to_vec(),
+            task_category: Some(category()),
+            ..Default::default()
+        })
         .await
         .unwrap_err();
     assert_eq!(err.grpc_code(), tonic::Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn a_repeated_create_after_a_restart_attaches_and_is_no_new_submission() {
+    let h = harness();
+    let first = h.create(duration_input(P::Integer(30)), Some(execution("n0", 0))).await.unwrap();
+    assert_eq!(h.agent.records().list().len(), 1);
+    let after = h.restarted();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let again = after.create(duration_input(P::Integer(30)), Some(execution("n0", 0))).await.unwrap();
+    assert_eq!(first, again, "the first handle, byte for byte");
+    let records = after.agent.records().list();
+    assert_eq!(records.len(), 1, "an attach is no submission: {records:?}");
+    let r = &records[0];
+    assert_eq!((r.execution.as_str(), r.node.as_str(), r.attempt, r.task.as_str()), ("e1", "n0", 0, "sleepy"));
+    assert_eq!(r.resource_meta.as_bytes(), first.as_slice());
+    // A retry attempt is a new job, recorded as such.
+    after.create(duration_input(P::Integer(30)), Some(execution("n0", 1))).await.unwrap();
+    assert_eq!(after.agent.records().list().len(), 2);
+}
+
+#[tokio::test]
+async fn a_cancellation_survives_a_restart() {
+    let h = harness();
+    let meta = h.create(duration_input(P::Integer(30)), Some(execution("n2", 0))).await.unwrap();
+    h.delete(&meta).await;
+    let after = h.restarted();
+    assert_eq!(after.get(&meta).await.phase, Phase::Aborted);
+    // Created again (the engine re-issuing it): the same cancelled job, not a fresh one.
+    let again = after.create(duration_input(P::Integer(30)), Some(execution("n2", 0))).await.unwrap();
+    assert_eq!(again, meta);
+    assert_eq!(after.get(&again).await.phase, Phase::Aborted);
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_attempt_on_two_instances_make_one_job() {
+    let h = harness();
+    let other = h.restarted();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let client = if i % 2 == 0 { h.client.clone() } else { other.client.clone() };
+        tasks.push(tokio::spawn(async move {
+            client
+                .create_task(admin::CreateTaskRequest {
+                    inputs: Some(duration_input(P::Integer(30))),
+                    template: Some((core::TaskTemplate { r#type: "sleep".into(), ..Default::default() }).into()),
+                    output_prefix: "out/sleep".into(),
+                    task_execution_metadata: Some(Box::new(execution("n3", 0))),
+                })
+                .await
+                .unwrap()
+        }));
+    }
+    let mut metas = Vec::new();
+    for t in tasks {
+        metas.push(t.await.unwrap());
+    }
+    assert!(metas.windows(2).all(|w| w[0] == w[1]), "every create returns the one handle");
+    assert_eq!(h.agent.records().list().len(), 1);
+}
+
+#[tokio::test]
+async fn records_of_sleeps_that_ended_long_ago_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let agent = SleepAgent::new(dir.path(), Duration::from_secs(60));
+    let mut registry = AgentRegistry::new();
+    let agent = Arc::new(agent);
+    registry.register_async(agent.clone()).unwrap();
+    let client = InProcessClient::new(Arc::new(registry), AgentServices::local(dir.path()));
+    let create = |node: &'static str, d: i64| {
+        let client = client.clone();
+        async move {
+            client
+                .create_task(admin::CreateTaskRequest {
+                    inputs: Some(duration_input(P::Integer(d))),
+                    template: Some((core::TaskTemplate { r#type: "sleep".into(), ..Default::default() }).into()),
+                    output_prefix: "out/sleep".into(),
+                    task_execution_metadata: Some(Box::new(execution(node, 0))),
+                })
+                .await
+                .unwrap()
+        }
+    };
+    create("short", 0).await;
+    let long = create("long", 3600).await;
+    client
+        .delete_task(admin::DeleteTaskRequest {
+            resource_meta: long,
+            task_category: Some(category()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let records = agent.records();
+    // Make every file look old, as if written two hours ago.
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for e in std::fs::read_dir(records.dir()).unwrap() {
+        std::fs::File::options().write(true).open(e.unwrap().path()).unwrap().set_modified(two_hours_ago).unwrap();
+    }
+    let now = tern_agent_sleep::records::now_unix_ms();
+    assert_eq!(records.remove_ended(now + 600_000), 1, "only the sleep that ended more than keep_records ago");
+    let left: Vec<_> = records.list().into_iter().map(|r| r.node).collect();
+    assert_eq!(left, ["long"]);
+    assert!(records.dir().read_dir().unwrap().count() == 2, "the long sleep's record and its cancellation stay");
+    assert_eq!(records.remove_ended(now + 2 * 3600 * 1000), 1);
+    assert_eq!(records.dir().read_dir().unwrap().count(), 0);
 }
