@@ -252,7 +252,22 @@ impl Engine {
     /// Takes the execution's lease for this engine, or says who holds it.
     async fn take_lease(&self, id: &str) -> Result<LeaseHold, EngineError> {
         let ttl = self.inner.lease_ttl;
-        match self.inner.store.acquire_lease(id, &self.inner.owner, lease::now_ms(), lease::ms(ttl)).await? {
+        let now = lease::now_ms();
+        let mut outcome = self.inner.store.acquire_lease(id, &self.inner.owner, now, lease::ms(ttl)).await?;
+        if let LeaseOutcome::Held { owner, expires_at_ms } = &outcome {
+            // A driver on this host whose process is gone (SIGKILL, a crash) will never renew:
+            // its lease is stale now, not only once it expires.
+            if lease::holder_is_gone(owner) {
+                let at = (*expires_at_ms).max(now) + 1;
+                tracing::warn!(execution = id, holder = %owner, "the lease holder's process is gone; taking over");
+                outcome = self
+                    .inner
+                    .store
+                    .acquire_lease(id, &self.inner.owner, at, (lease::ms(ttl) - (at - now)).max(1_000))
+                    .await?;
+            }
+        }
+        match outcome {
             LeaseOutcome::Acquired { how, .. } => {
                 if let LeaseGrant::TakenOver { previous_owner, .. } = how {
                     tracing::warn!(execution = id, %previous_owner, "took the execution over from a stale driver");

@@ -25,14 +25,31 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 
 /// `host:pid:random`: names the driving process in `tern show` and in LeaseHeld errors.
 pub(crate) fn owner_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+    let host = this_host();
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}:{}:{}", std::process::id(), &random[..8])
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "localhost".into());
-    let random = uuid::Uuid::new_v4().simple().to_string();
-    format!("{host}:{}:{}", std::process::id(), &random[..8])
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Whether a lease `owner` (`host:pid:random`) names a process of this host that no longer
+/// exists (Linux `/proc`). Anything else (another host, a live or reused pid, no `/proc`)
+/// is treated as alive: the lease then has to expire.
+pub(crate) fn holder_is_gone(owner: &str) -> bool {
+    let mut parts = owner.rsplitn(3, ':');
+    let (Some(_random), Some(pid), Some(host)) = (parts.next(), parts.next(), parts.next()) else { return false };
+    let Ok(pid) = pid.parse::<u32>() else { return false };
+    host == this_host()
+        && pid != std::process::id()
+        && std::path::Path::new("/proc/self").exists()
+        && !std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// A lease this engine holds. Released explicitly when driving ends; if the driver's
@@ -136,5 +153,22 @@ impl Monitor {
 impl Drop for Monitor {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_vanished_process_of_this_host_is_gone() {
+        let me = owner_id();
+        assert!(!holder_is_gone(&me), "this process is alive");
+        let host = this_host();
+        // Above the kernel's pid_max (at most 2^22): no such process can exist.
+        assert!(holder_is_gone(&format!("{host}:99999999:abcd1234")));
+        assert!(!holder_is_gone("some-other-host:99999999:abcd1234"), "another host: wait for expiry");
+        assert!(!holder_is_gone("garbage"));
+        assert!(!holder_is_gone(&format!("{host}:notapid:x")));
     }
 }
