@@ -353,13 +353,16 @@ impl Engine {
         Ok(match a.phase {
             // A recorded result is never re-run (a sync task would be sent twice): unreadable
             // outputs fail the node, naming them.
-            AttemptPhase::Succeeded => match self.inner.data.read(&a.output_uri).await {
-                Ok(bytes) => match core::LiteralMap::decode(bytes) {
+            AttemptPhase::Succeeded => {
+                let bytes = match &a.outputs {
+                    Some(inline) => Ok(Bytes::from(inline.clone())),
+                    None => self.inner.data.read(&a.output_uri).await.map_err(|e| e.to_string()),
+                };
+                match bytes.and_then(|b| core::LiteralMap::decode(b).map_err(|e| e.to_string())) {
                     Ok(m) => NodeInit::Done(m),
-                    Err(e) => NodeInit::Failed(result_lost(a, &e.to_string())),
-                },
-                Err(e) => NodeInit::Failed(result_lost(a, &e.to_string())),
-            },
+                    Err(e) => NodeInit::Failed(result_lost(a, &e)),
+                }
+            }
             AttemptPhase::Queued => {
                 NodeInit::Pending(NodeStart::Recreate { attempt: a.attempt, intent: intent()?, endpoint }, history)
             }
@@ -416,6 +419,7 @@ impl Engine {
         events: Events,
         hold: &LeaseHold,
     ) -> Result<ExecutionOutcome, EngineError> {
+        self.inner.store.clear_write_failure(id);
         let (signal_tx, signal_rx) = watch::channel(RunSignal::Run);
         let signal_tx = Arc::new(signal_tx);
         let run = Arc::new(RunCtx {

@@ -91,14 +91,11 @@ async fn sync_and_async_paths_write_inputs_and_outputs(backend: Backend) {
     assert!(create.output_prefix.ends_with(&format!("/{}/doubled/0", outcome.id)), "{}", create.output_prefix);
     assert!(create.key.is_some());
 
-    // inputs.pb and outputs.pb under each attempt's prefix.
+    // Small node outputs live inline in the attempt's row (no file per node; inputs.pb only
+    // for container tasks, whose command line names it); the execution's inputs and outputs
+    // are files.
     let data = dir.path().join("data").join(&outcome.id);
-    let inputs = core::LiteralMap::decode(std::fs::read(data.join("doubled/0/inputs.pb")).unwrap().as_slice()).unwrap();
-    assert_eq!(out_int(&inputs, "x"), 21);
-    let outputs =
-        core::LiteralMap::decode(std::fs::read(data.join("doubled/0/outputs.pb")).unwrap().as_slice()).unwrap();
-    assert_eq!(out_int(&outputs, "y"), 42);
-    assert!(data.join("first/0/outputs.pb").exists());
+    assert!(!data.join("doubled/0/inputs.pb").exists() && !data.join("doubled/0/outputs.pb").exists());
     assert!(data.join("outputs.pb").exists() && data.join("inputs.pb").exists());
 
     // Progress events and the record.
@@ -113,6 +110,8 @@ async fn sync_and_async_paths_write_inputs_and_outputs(backend: Backend) {
     assert_eq!(detail.execution.phase, ExecutionPhase::Succeeded);
     assert_eq!(detail.attempts.len(), 2);
     let d = detail.attempts.iter().find(|a| a.node_id == "doubled").unwrap();
+    let outputs = core::LiteralMap::decode(d.outputs.as_deref().expect("inline outputs")).unwrap();
+    assert_eq!(out_int(&outputs, "y"), 42);
     assert_eq!(d.phase, AttemptPhase::Succeeded);
     assert!(d.resource_meta.is_some());
     assert_eq!(d.intent["retry_attempt"], 0);

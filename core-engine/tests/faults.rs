@@ -404,8 +404,14 @@ async fn a_recorded_sync_result_is_never_sent_again() {
     let id = engine.executions().await.unwrap().into_iter().find(|e| e.phase == ExecutionPhase::Running).unwrap().id;
     let detail = engine.execution(&id).await.unwrap();
     let first = detail.attempts.iter().find(|a| a.node_id == "first").unwrap();
-    let path = first.output_uri.strip_prefix("file://").unwrap_or(&first.output_uri).to_owned();
-    std::fs::remove_file(&path).unwrap();
+    assert_eq!(first.phase, AttemptPhase::Succeeded);
+    // Its recorded outputs (inline in the state database) become unreadable.
+    let db = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("tern.db").display())).await.unwrap();
+    sqlx::query("UPDATE node_attempts SET outputs = '//8=' WHERE execution_id = $1 AND node_id = 'first'")
+        .bind(&id)
+        .execute(&db)
+        .await
+        .unwrap();
     let outcome = within(engine.recover(&id, None)).await.unwrap();
     assert_eq!(outcome.phase, ExecutionPhase::Failed);
     let err = outcome.error.unwrap();

@@ -53,7 +53,13 @@ pub async fn show(id: &str, state: &StateArgs, json: bool) -> Exit {
     println!();
     println!("{:<20} {:<8} {:<10} {:<10} {:<28} DETAIL", "NODE", "ATTEMPT", "PHASE", "TASK TYPE", "AGENT");
     for a in &detail.attempts {
-        let mut detail = a.error.as_ref().map(ToString::to_string).unwrap_or_else(|| a.output_uri.clone());
+        let mut detail = a.error.as_ref().map(ToString::to_string).unwrap_or_else(|| {
+            if a.outputs.is_some() {
+                "outputs inline in the state".to_owned()
+            } else {
+                a.output_uri.clone()
+            }
+        });
         if let Some(status) = a.cache_status {
             let key = a.cache_key.as_deref().unwrap_or_default();
             detail = format!("cache {status} {} {detail}", key.get(..12).unwrap_or(key));

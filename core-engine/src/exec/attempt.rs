@@ -23,7 +23,7 @@ use super::{render, NodeStart, RunCtx, TaskExecutionIntent, NAMESPACE};
 use crate::compile::{CompiledNode, ExecutionMode};
 use crate::error::codes;
 use crate::exec::events::ExecutionEvent;
-use crate::store::{AttemptPhase, NewAttempt, RecordedError, StoreError};
+use crate::store::{AttemptPhase, NewAttempt, RecordedError, StoreError, Write};
 
 /// How an attempt ended.
 pub(crate) enum AttemptEnd {
@@ -219,18 +219,32 @@ pub(crate) async fn run_attempt(cx: &NodeCtx, start: NodeStart, limits: Limits) 
             (AttemptEnd::Failed(e), phase)
         }
     };
-    let recorded = match &end {
-        AttemptEnd::Failed(e) | AttemptEnd::Aborted(e) => Some(RecordedError::of(e)),
-        _ => None,
+    let (error, outputs) = match &end {
+        AttemptEnd::Failed(e) | AttemptEnd::Aborted(e) => (Some(RecordedError::of(e)), None),
+        AttemptEnd::Succeeded(o) => (None, inline_outputs(o)),
+        AttemptEnd::Halted(_) => (None, None),
     };
-    if let Err(e) =
-        cx.run.store.set_attempt_phase(&cx.run.execution_id, &cx.node.id, attempt, phase, recorded.as_ref()).await
-    {
-        tracing::error!(node = %cx.node.id, attempt, error = %e, "cannot record attempt phase; halting");
-        return AttemptEnd::Halted(Some(e));
-    }
+    // Not waited for: a later durable write (a downstream intent, the execution's end)
+    // covers it, and a failure halts the execution through the journal.
+    let _ = cx.run.store.submit(Write::Phase {
+        exec: cx.run.execution_id.clone(),
+        node: cx.node.id.clone(),
+        attempt,
+        phase,
+        error,
+        outputs,
+    });
     end
 }
+
+/// Outputs small enough to live in the attempt's row (Flyte inlines small outputs too);
+/// larger ones were written to `outputs.pb`.
+fn inline_outputs(o: &core::LiteralMap) -> Option<Vec<u8>> {
+    (o.encoded_len() <= INLINE_OUTPUTS_MAX).then(|| o.encode_to_vec())
+}
+
+/// The largest outputs kept inline in the state database.
+pub(crate) const INLINE_OUTPUTS_MAX: usize = 64 * 1024;
 
 async fn execute(
     cx: &NodeCtx,
@@ -272,23 +286,31 @@ async fn execute(
     }
     signal::check(&run.signal)?;
     if !matches!(start, NodeStart::Resume { .. }) {
-        run.data.write(&join_uri(&prefix, "inputs.pb"), Bytes::from(cx.inputs.encode_to_vec())).await?;
-        // The intent, before the agent hears of the task.
-        run.store
-            .record_intent(&NewAttempt {
-                execution_id: &run.execution_id,
-                node_id: &node.id,
-                attempt,
-                task_type: &node.category.name,
-                task_version: node.category.version,
-                agent_endpoint: &client.describe(),
-                intent: &intent.to_json(),
-                output_uri: &outputs_uri,
-            })
-            .await?;
+        // Propeller writes inputs.pb for container tasks, whose command line names it
+        // (`{{.input}}`); other agents get their inputs in the request.
+        if template_is_container(&template) {
+            run.data.write(&join_uri(&prefix, "inputs.pb"), Bytes::from(cx.inputs.encode_to_vec())).await?;
+        }
+        let attempt_row = NewAttempt {
+            execution_id: &run.execution_id,
+            node_id: &node.id,
+            attempt,
+            task_type: &node.category.name,
+            task_version: node.category.version,
+            agent_endpoint: &client.describe(),
+            intent: &intent.to_json(),
+            output_uri: &outputs_uri,
+        };
+        if sync {
+            // A sync call may be sent again after a crash until its result is recorded:
+            // its intent need not be durable first.
+            let _ = run.store.submit(attempt_row.write(AttemptPhase::Running));
+        } else {
+            // The intent is durable before the agent hears of the task.
+            run.store.submit(attempt_row.write(AttemptPhase::Queued)).durable().await?;
+        }
     }
     let status = if sync {
-        run.store.set_attempt_phase(&run.execution_id, &node.id, attempt, AttemptPhase::Running, None).await?;
         emit_running(cx, attempt, String::new()).await;
         let header = admin::CreateRequestHeader {
             template: Some(template.into()),
@@ -303,7 +325,14 @@ async fn execute(
             None => {
                 let meta = create(cx, client, attempt, job).await?;
                 job.meta = Some(meta.clone());
-                run.store.record_resource_meta(&run.execution_id, &node.id, attempt, &meta).await?;
+                // Not waited for: until it is durable, a recovery re-issues the create and
+                // the agent returns this same handle.
+                let _ = run.store.submit(Write::ResourceMeta {
+                    exec: run.execution_id.clone(),
+                    node: node.id.clone(),
+                    attempt,
+                    meta: meta.clone(),
+                });
                 meta
             }
         };
@@ -365,4 +394,8 @@ async fn create(
 
 pub(crate) async fn emit_running(cx: &NodeCtx, attempt: u32, message: String) {
     cx.run.events.emit(ExecutionEvent::NodeRunning { node: cx.node.id.clone(), attempt, message }).await;
+}
+
+fn template_is_container(t: &core::TaskTemplate) -> bool {
+    matches!(t.target, Some(core::task_template::Target::Container(_)))
 }

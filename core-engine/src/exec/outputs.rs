@@ -10,7 +10,7 @@ use super::attempt::{NodeCtx, Stop};
 
 /// Outputs from the Resource, or (when it carries none and the interface declares some)
 /// from `<prefix>/outputs.pb`, as propeller reads them; checked against the interface
-/// and written to `outputs.pb` unless the agent already did.
+/// and written to `outputs.pb` when too large to be kept inline (unless the agent wrote it).
 pub(crate) async fn collect_outputs(
     cx: &NodeCtx,
     status: TaskStatus,
@@ -39,7 +39,8 @@ pub(crate) async fn collect_outputs(
         _ => (core::LiteralMap::default(), false),
     };
     check_outputs(interface, &outputs)?;
-    if !on_disk && !data.exists(outputs_uri).await? {
+    // Small outputs live inline in the attempt's row; large ones in outputs.pb.
+    if !on_disk && outputs.encoded_len() > super::attempt::INLINE_OUTPUTS_MAX && !data.exists(outputs_uri).await? {
         data.write(outputs_uri, Bytes::from(outputs.encode_to_vec())).await?;
     }
     Ok(outputs)

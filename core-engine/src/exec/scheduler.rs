@@ -131,6 +131,7 @@ pub(crate) async fn schedule(
         let _ = signal.send(RunSignal::Cancel);
     }
     let mut signal_rx = signal.subscribe();
+    let mut write_failures = run.store.write_failures();
     // The driver may have signalled before this subscription (an abort found at start).
     let mut stopped_by =
         Some(*signal_rx.borrow_and_update()).filter(|s| matches!(s, RunSignal::Abort | RunSignal::Halt));
@@ -196,6 +197,15 @@ pub(crate) async fn schedule(
                 if *signal.borrow() == RunSignal::Run => {
                 failure = Some((None, workflow_deadline_error()));
                 let _ = signal.send(RunSignal::Deadline);
+                continue;
+            }
+            _ = write_failures.changed() => {
+                // A batch with this execution's writes failed: halt, as on any state write.
+                if let Some(e) = run.store.write_failure(&run.execution_id) {
+                    store_error.get_or_insert(e);
+                    stopped_by = Some(RunSignal::Halt);
+                    let _ = signal.send(RunSignal::Halt);
+                }
                 continue;
             }
             changed = signal_rx.changed() => {

@@ -334,19 +334,9 @@ impl StateStore {
         status: CacheStatus,
         key: &str,
     ) -> Result<(), StoreError> {
-        with_pool!(self, p => sqlx::query(
-            "UPDATE node_attempts SET cache_status = $4, cache_key = $5
-             WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
-        )
-        .bind(exec)
-        .bind(node)
-        .bind(i64::from(attempt))
-        .bind(status.as_str())
-        .bind(key)
-        .execute(p)
-        .await
-            .map(|r| r.rows_affected())
-        .map_err(q("set attempt cache status"))?);
-        Ok(())
+        // Through the journal: the attempt's row may still be queued there.
+        let w =
+            super::Write::Cache { exec: exec.to_owned(), node: node.to_owned(), attempt, status, key: key.to_owned() };
+        self.submit(w).durable().await
     }
 }

@@ -8,6 +8,7 @@
 //! `migrations/postgres`: the same versions with the same meaning).
 mod cache;
 mod connect;
+mod journal;
 mod lease;
 pub mod location;
 mod records;
@@ -16,6 +17,7 @@ mod tests;
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use sqlx::postgres::PgPool;
@@ -24,6 +26,7 @@ use sqlx::sqlite::SqlitePool;
 use crate::error::codes;
 pub(crate) use cache::{now_millis, CachedOutputs, HitAttempt, NewCacheEntry};
 pub use cache::{CacheEntry, CacheStatus, Eviction};
+pub(crate) use journal::{Ticket, Write};
 pub use lease::{LeaseGrant, LeaseOutcome};
 pub use location::StateLocation;
 use records::Columns;
@@ -61,6 +64,9 @@ pub enum StoreError {
     Query { what: &'static str, source: sqlx::Error },
     #[error("[{}] stored record is unreadable ({what})", codes::STORE_CORRUPT)]
     Corrupt { what: String },
+    /// A batch of the execution's writes failed (see `journal`); later ones are refused.
+    #[error("[{}] state write failed: {reason}", codes::STORE_QUERY)]
+    Write { reason: String },
     #[error("[{}] no execution {id:?}", codes::EXECUTION_NOT_FOUND)]
     NoExecution { id: String },
     /// Other processes changed the lease at every one of `rounds` compare-and-sets.
@@ -74,7 +80,7 @@ impl StoreError {
             Self::Location { .. } => codes::STORE_LOCATION,
             Self::Open { .. } | Self::Migrate { .. } => codes::STORE_OPEN,
             Self::Auth { .. } => codes::STORE_AUTH,
-            Self::Query { .. } | Self::LeaseContended { .. } => codes::STORE_QUERY,
+            Self::Query { .. } | Self::LeaseContended { .. } | Self::Write { .. } => codes::STORE_QUERY,
             Self::Corrupt { .. } => codes::STORE_CORRUPT,
             Self::NoExecution { .. } => codes::EXECUTION_NOT_FOUND,
         }
@@ -125,6 +131,22 @@ pub(crate) struct NewAttempt<'a> {
     pub output_uri: &'a str,
 }
 
+impl NewAttempt<'_> {
+    pub(crate) fn write(&self, phase: AttemptPhase) -> Write {
+        Write::Intent {
+            exec: self.execution_id.to_owned(),
+            node: self.node_id.to_owned(),
+            attempt: self.attempt,
+            phase,
+            task_type: self.task_type.to_owned(),
+            task_version: self.task_version,
+            agent_endpoint: self.agent_endpoint.to_owned(),
+            intent: self.intent.to_owned(),
+            output_uri: self.output_uri.to_owned(),
+        }
+    }
+}
+
 /// The connection pool of either backend.
 #[derive(Clone)]
 pub(crate) enum Pool {
@@ -138,6 +160,7 @@ pub struct StateStore {
     pool: Pool,
     /// The location, redacted, for messages.
     shown: String,
+    journal: Arc<journal::Journal>,
 }
 
 impl fmt::Debug for StateStore {
@@ -161,7 +184,8 @@ impl StateStore {
             StateLocation::Sqlite(dir) => Pool::Sqlite(connect::sqlite(dir).await?),
             StateLocation::Postgres(url) => Pool::Postgres(connect::postgres(location, url).await?),
         };
-        Ok(Self { pool, shown: location.to_string() })
+        let journal = Arc::new(journal::Journal::start(pool.clone()));
+        Ok(Self { pool, shown: location.to_string(), journal })
     }
 
     /// `sqlite` or `postgres`.
@@ -206,53 +230,26 @@ impl StateStore {
         error: Option<&RecordedError>,
         outputs_uri: Option<&str>,
     ) -> Result<(), StoreError> {
-        let t = now();
-        with_pool!(self, p => sqlx::query(
-            "UPDATE executions SET phase = $2, failed_node = $3, error_code = $4, error_message = $5,
-             outputs_uri = $6, updated_at = $7, finished_at = $7 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(phase.as_str())
-        .bind(failed_node)
-        .bind(error.map(|e| e.code.as_str()))
-        .bind(error.map(|e| e.message.as_str()))
-        .bind(outputs_uri)
-        .bind(&t)
-        .execute(p)
+        self.submit(Write::Finish {
+            exec: id.to_owned(),
+            phase,
+            failed_node: failed_node.map(str::to_owned),
+            error: error.cloned(),
+            outputs_uri: outputs_uri.map(str::to_owned),
+        })
+        .durable()
         .await
-        .map(|_| ()))
-        .map_err(q("finish execution"))?;
-        Ok(())
     }
 
     /// Writes the intent of an attempt. Re-recording an existing attempt (recovery
     /// re-issuing CreateTask) keeps the original row.
+    #[cfg(test)]
     pub(crate) async fn record_intent(&self, a: &NewAttempt<'_>) -> Result<(), StoreError> {
-        let t = now();
-        with_pool!(self, p => sqlx::query(
-            "INSERT INTO node_attempts (execution_id, node_id, attempt, phase, task_type, task_version,
-                agent_endpoint, intent, output_uri, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-             ON CONFLICT (execution_id, node_id, attempt) DO NOTHING",
-        )
-        .bind(a.execution_id)
-        .bind(a.node_id)
-        .bind(i64::from(a.attempt))
-        .bind(AttemptPhase::Queued.as_str())
-        .bind(a.task_type)
-        .bind(i64::from(a.task_version))
-        .bind(a.agent_endpoint)
-        .bind(a.intent)
-        .bind(a.output_uri)
-        .bind(&t)
-        .execute(p)
-        .await
-        .map(|_| ()))
-        .map_err(q("record intent"))?;
-        Ok(())
+        self.submit(a.write(AttemptPhase::Queued)).durable().await
     }
 
     /// Stores the handle CreateTask returned; the attempt is now RUNNING.
+    #[cfg(test)]
     pub(crate) async fn record_resource_meta(
         &self,
         exec: &str,
@@ -260,24 +257,11 @@ impl StateStore {
         attempt: u32,
         meta: &[u8],
     ) -> Result<(), StoreError> {
-        let (meta, t) = (b64(meta), now());
-        with_pool!(self, p => sqlx::query(
-            "UPDATE node_attempts SET resource_meta = $4, phase = $5, updated_at = $6
-             WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
-        )
-        .bind(exec)
-        .bind(node)
-        .bind(i64::from(attempt))
-        .bind(&meta)
-        .bind(AttemptPhase::Running.as_str())
-        .bind(&t)
-        .execute(p)
-        .await
-        .map(|_| ()))
-        .map_err(q("record resource_meta"))?;
-        Ok(())
+        let w = Write::ResourceMeta { exec: exec.to_owned(), node: node.to_owned(), attempt, meta: meta.to_vec() };
+        self.submit(w).durable().await
     }
 
+    #[cfg(test)]
     pub(crate) async fn set_attempt_phase(
         &self,
         exec: &str,
@@ -286,26 +270,36 @@ impl StateStore {
         phase: AttemptPhase,
         error: Option<&RecordedError>,
     ) -> Result<(), StoreError> {
-        let t = now();
-        let finished = phase.is_terminal().then_some(t.as_str());
-        with_pool!(self, p => sqlx::query(
-            "UPDATE node_attempts SET phase = $4, error_code = $5, error_message = $6, updated_at = $7, finished_at = $8,
-             error_origin = $9 WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
-        )
-        .bind(exec)
-        .bind(node)
-        .bind(i64::from(attempt))
-        .bind(phase.as_str())
-        .bind(error.map(|e| e.code.as_str()))
-        .bind(error.map(|e| e.message.as_str()))
-        .bind(&t)
-        .bind(finished)
-        .bind(error.and_then(|e| e.origin).map(records::origin_str))
-        .execute(p)
-        .await
-        .map(|_| ()))
-        .map_err(q("update attempt"))?;
-        Ok(())
+        let w = Write::Phase {
+            exec: exec.to_owned(),
+            node: node.to_owned(),
+            attempt,
+            phase,
+            error: error.cloned(),
+            outputs: None,
+        };
+        self.submit(w).durable().await
+    }
+
+    /// Queues a write of an execution's progress (group commit, in order); the ticket
+    /// says when it is durable.
+    pub(crate) fn submit(&self, w: Write) -> Ticket {
+        self.journal.submit(w)
+    }
+
+    /// Changes when a batch of writes failed; [`StateStore::write_failure`] says for whom.
+    pub(crate) fn write_failures(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.journal.failures()
+    }
+
+    /// Why the writes of `exec` fail, when they do.
+    pub(crate) fn write_failure(&self, exec: &str) -> Option<StoreError> {
+        self.journal.poisoned(exec).map(|reason| StoreError::Write { reason })
+    }
+
+    /// A new driver of `exec`: its writes are tried again.
+    pub(crate) fn clear_write_failure(&self, exec: &str) {
+        self.journal.clear(exec)
     }
 
     /// The execution's phase, or `None` when there is no such execution.

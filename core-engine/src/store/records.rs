@@ -160,6 +160,9 @@ pub struct NodeAttemptRecord {
     pub intent: serde_json::Value,
     #[serde(skip)]
     pub resource_meta: Option<Vec<u8>>,
+    /// The outputs (`core.LiteralMap` protobuf) when stored inline; else at `output_uri`.
+    #[serde(skip)]
+    pub outputs: Option<Vec<u8>>,
     pub output_uri: String,
     pub error: Option<RecordedError>,
     pub created_at: String,
@@ -175,7 +178,7 @@ pub(super) const EXECUTION_COLUMNS: &str =
     "id, workflow_name, workflow_ir, phase, failed_node, error_code, error_message, outputs_uri, created_at, updated_at, finished_at";
 
 pub(super) const ATTEMPT_COLUMNS: &str = "node_id, attempt, phase, task_type, task_version, agent_endpoint, intent, \
-     resource_meta, output_uri, error_code, error_message, error_origin, created_at, updated_at, finished_at, cache_status, cache_key";
+     resource_meta, output_uri, error_code, error_message, error_origin, created_at, updated_at, finished_at, cache_status, cache_key, outputs";
 
 /// Typed column access for the row type of either backend, so every record is decoded
 /// by one function. Columns are TEXT or BIGINT on both backends.
@@ -278,5 +281,6 @@ pub(super) fn attempt_from_row(row: &impl Columns) -> Result<NodeAttemptRecord, 
             })
             .transpose()?,
         cache_key: row.text_opt("cache_key")?,
+        outputs: row.text_opt("outputs")?.map(|o| unb64(&o, "inline outputs")).transpose()?,
     })
 }
