@@ -1,0 +1,22 @@
+//! The engine under test: default persistence (SQLite `tern.db` and the local data store
+//! under the state dir), the in-process echo and sleep agents, explicit parallelism.
+use std::path::Path;
+use std::sync::Arc;
+
+use tern_agent_api::prelude::*;
+use tern_core_engine::{AgentRouter, Engine, EngineConfig};
+
+/// `sleep_capacity`: handles the sleep agent remembers (at least the number of tasks, so
+/// its idempotency table never evicts during a run).
+pub async fn open(state_dir: &Path, max_parallel: usize, sleep_capacity: usize) -> Engine {
+    let mut registry = AgentRegistry::new();
+    let sleep = Arc::new(tern_agent_sleep::SleepAgent::with_capacity(sleep_capacity.max(1)));
+    if let Err(e) = registry.register_async(tern_agent_echo::agent()).and_then(|()| registry.register_async(sleep)) {
+        crate::fail(format!("cannot register the agents: {e}"));
+    }
+    // Agents share the engine's data directory, as in `tern run` (embedded mode).
+    let client = InProcessClient::new(Arc::new(registry), AgentServices::local(state_dir.join("data")));
+    let mut config = EngineConfig::new(state_dir, AgentRouter::new(Arc::new(client)));
+    config.max_parallel = max_parallel;
+    Engine::open(config).await.unwrap_or_else(|e| crate::fail(format!("cannot open the engine: {e}")))
+}
