@@ -267,7 +267,6 @@ async fn execute(
         interruptible_failure_threshold: limits.interruptible_failure_threshold,
         ..Default::default()
     };
-    let template = cx.rendered_template(attempt);
     let sync = node.mode == Some(ExecutionMode::Sync);
     // What may already exist of the job, before anything else: an abort or a failure
     // elsewhere must give up a job this attempt may have started before a crash.
@@ -276,10 +275,12 @@ async fn execute(
         NodeStart::Recreate { .. } if !sync => job.maybe_created = true,
         _ => {}
     }
-    if !sync {
+    // The one copy of the request, kept only until the agent returns a handle (to re-issue
+    // it while unanswered): an in-flight attempt holds no template.
+    if !sync && job.meta.is_none() {
         job.create = Some(admin::CreateTaskRequest {
             inputs: Some(cx.inputs.clone()),
-            template: Some(template.clone().into()),
+            template: Some(cx.rendered_template(attempt).into()),
             output_prefix: prefix.clone(),
             task_execution_metadata: Some(metadata.clone().into()),
         });
@@ -288,7 +289,7 @@ async fn execute(
     if !matches!(start, NodeStart::Resume { .. }) {
         // Propeller writes inputs.pb for container tasks, whose command line names it
         // (`{{.input}}`); other agents get their inputs in the request.
-        if template_is_container(&template) {
+        if template_is_container(&node.template) {
             run.data.write(&join_uri(&prefix, "inputs.pb"), Bytes::from(cx.inputs.encode_to_vec())).await?;
         }
         let attempt_row = NewAttempt {
@@ -313,7 +314,7 @@ async fn execute(
     let status = if sync {
         emit_running(cx, attempt, String::new()).await;
         let header = admin::CreateRequestHeader {
-            template: Some(template.into()),
+            template: Some(cx.rendered_template(attempt).into()),
             output_prefix: prefix.clone(),
             task_execution_metadata: Some(metadata.into()),
             max_dataset_size_bytes: 0,
@@ -325,6 +326,7 @@ async fn execute(
             None => {
                 let meta = create(cx, client, attempt, job).await?;
                 job.meta = Some(meta.clone());
+                job.create = None;
                 // Not waited for: until it is durable, a recovery re-issues the create and
                 // the agent returns this same handle.
                 let _ = run.store.submit(Write::ResourceMeta {
