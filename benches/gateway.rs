@@ -313,7 +313,10 @@ fn main() {
     }
 
     // --- Tern, direct (this gateway's echo agent) -------------------------------------
-    let direct_config = write_config("direct", "[agents.echo]\n[agents.sleep]\n");
+    // The sleep agent's job records go to a directory of this run: held jobs start fresh each run.
+    let sleep_state = std::env::temp_dir().join(format!("tern-bench-{}-sleep-state", std::process::id()));
+    let direct_config =
+        write_config("direct", &format!("[agents.echo]\n[agents.sleep]\nstate_dir = {:?}\n", sleep_state.display().to_string()));
     let direct = tern(server_cpu, &direct_config);
     let tb = rt.block_on(bodies(&direct.addr, "tern"));
     let hop_rate = env_num("BENCH_HOP_RATE", 5000);
@@ -411,4 +414,5 @@ fn main() {
         mib(tern_rss_load),
         mib(py_rss)
     );
+    let _ = std::fs::remove_dir_all(&sleep_state);
 }

@@ -176,7 +176,8 @@ impl Records {
         self.cancel_path(key).exists()
     }
 
-    /// [`Self::remove_ended`] unless that ran less than [`CLEANUP_EVERY`] ago.
+    /// [`remove_ended`] unless that ran less than [`CLEANUP_EVERY`] ago; in the background
+    /// when on a tokio runtime, so reading a large directory holds up no call.
     pub fn cleanup_if_due(&self) {
         {
             let mut last = self.last_cleanup.lock().unwrap_or_else(|p| p.into_inner());
@@ -185,57 +186,27 @@ impl Records {
             }
             *last = Some(Instant::now());
         }
-        let removed = self.remove_ended(now_unix_ms());
-        if removed > 0 {
-            tracing::info!(removed, agent = "sleep", "removed the records of sleeps that ended long ago");
+        let (dir, keep) = (self.dir.clone(), self.keep);
+        let work = move || {
+            let removed = remove_ended(&dir, keep, now_unix_ms());
+            if removed > 0 {
+                tracing::info!(removed, agent = "sleep", "removed the records of sleeps that ended long ago");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(work)),
+            Err(_) => work(),
         }
     }
 
-    /// Removes the records (and cancellation marks) of sleeps that ended more than `keep`
-    /// before `now_ms`, marks whose record is gone, and stale temporary files. Returns how
-    /// many records were removed.
+    /// [`remove_ended`] over this agent's records.
     pub fn remove_ended(&self, now_ms: u64) -> usize {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return 0;
-        };
-        let keep_ms = self.keep.as_millis() as u64;
-        let old = |path: &Path, age: Duration| {
-            std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| SystemTime::now().duration_since(t).is_ok_and(|a| a > age))
-        };
-        let mut removed = 0;
-        for path in entries.filter_map(Result::ok).map(|e| e.path()) {
-            let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-            match ext {
-                // A record can only have ended `keep` ago if it was written longer ago than that.
-                "json" if old(&path, self.keep) => {
-                    let ended = std::fs::read(&path)
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<JobRecord>(&b).ok())
-                        .is_none_or(|r| r.until_unix_ms.saturating_add(keep_ms) < now_ms);
-                    if ended && std::fs::remove_file(&path).is_ok() {
-                        let _ = std::fs::remove_file(path.with_extension("cancelled"));
-                        removed += 1;
-                    }
-                }
-                "cancelled" if old(&path, self.keep) && !path.with_extension("json").exists() => {
-                    let _ = std::fs::remove_file(&path);
-                }
-                "tmp" if old(&path, STALE_TEMP) => {
-                    let _ = std::fs::remove_file(&path);
-                }
-                _ => {}
-            }
-        }
-        removed
+        remove_ended(&self.dir, self.keep, now_ms)
     }
 
     /// Every record (for operators and the chaos harness; order unspecified).
     pub fn list(&self) -> Vec<JobRecord> {
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
-        };
+        let Ok(entries) = std::fs::read_dir(&self.dir) else { return Vec::new() };
         entries
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -244,4 +215,42 @@ impl Records {
             .filter_map(|b| serde_json::from_slice(&b).ok())
             .collect()
     }
+}
+
+/// Removes the records (and cancellation marks) in `dir` of sleeps that ended more than
+/// `keep` before `now_ms`, marks whose record is gone, and stale temporary files. Returns
+/// how many records were removed.
+pub fn remove_ended(dir: &Path, keep: Duration, now_ms: u64) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    let keep_ms = keep.as_millis() as u64;
+    let old = |path: &Path, age: Duration| {
+        std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| SystemTime::now().duration_since(t).is_ok_and(|a| a > age))
+    };
+    let mut removed = 0;
+    for path in entries.filter_map(Result::ok).map(|e| e.path()) {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+        match ext {
+            // A record can only have ended `keep` ago if it was written longer ago than that.
+            "json" if old(&path, keep) => {
+                let ended = std::fs::read(&path)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<JobRecord>(&b).ok())
+                    .is_none_or(|r| r.until_unix_ms.saturating_add(keep_ms) < now_ms);
+                if ended && std::fs::remove_file(&path).is_ok() {
+                    let _ = std::fs::remove_file(path.with_extension("cancelled"));
+                    removed += 1;
+                }
+            }
+            "cancelled" if old(&path, keep) && !path.with_extension("json").exists() => {
+                let _ = std::fs::remove_file(&path);
+            }
+            "tmp" if old(&path, STALE_TEMP) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+    removed
 }
