@@ -155,11 +155,18 @@ impl Engine {
         events: Option<mpsc::Sender<ExecutionEvent>>,
     ) -> Result<ExecutionOutcome, EngineError> {
         let inputs = complete_inputs(wf, inputs)?;
-        let mut wf = wf.clone();
-        if wf.nodes.iter().any(|n| n.mode.is_none()) {
+        // Modes are fixed by discovery; a workflow compiled without it is completed here (a
+        // cheap copy: its nodes are shared).
+        let checked;
+        let wf = if wf.nodes.iter().any(|n| n.mode.is_none()) {
+            let mut w = wf.clone();
             let served = self.discover().await;
-            compile::check_served(&mut wf, &served)?;
-        }
+            compile::check_served(&mut w, &served)?;
+            checked = w;
+            &checked
+        } else {
+            wf
+        };
         let id = new_execution_id();
         let input_bytes = inputs.encode_to_vec();
         self.inner

@@ -548,7 +548,7 @@ outputs: {o0: "${add.o0}"}
     let mut wf = engine.compile(&spec).await.unwrap();
     // The agent registry dispatches on the template's type: route flytekit's `python-task` to
     // the counting agent; the cache metadata stays flytekit's.
-    wf.nodes[0].template = core::TaskTemplate { r#type: "counted".into(), ..serialized };
+    std::sync::Arc::make_mut(&mut wf.nodes[0]).template = core::TaskTemplate { r#type: "counted".into(), ..serialized };
     for y in [2, 3] {
         let o = within(engine.run_literals(&wf, inputs(1, y), None)).await.unwrap();
         assert_eq!(o.phase, ExecutionPhase::Succeeded, "{o:?}");

@@ -69,8 +69,8 @@ async fn watch(mut rx: mpsc::Receiver<ExecutionEvent>, mut seen: Vec<bool>, star
 pub async fn run(dir: &Path, a: &Args) -> serde_json::Value {
     alloc::enable();
     let engine = setup::open(dir, a.tasks, a.tasks * 2).await;
-    let spec = Engine::parse_workflow(&yaml(a.tasks, a.sleep_secs), "bench_inflight.yaml")
-        .unwrap_or_else(|e| crate::fail(e));
+    let spec =
+        Engine::parse_workflow(&yaml(a.tasks, a.sleep_secs), "bench_inflight.yaml").unwrap_or_else(|e| crate::fail(e));
     let t = Instant::now();
     let wf = engine.compile(&spec).await.unwrap_or_else(|e| crate::fail(e));
     let compile_ms = t.elapsed().as_secs_f64() * 1e3;

@@ -266,8 +266,9 @@ pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
 
     // Order, or the cycles that prevent one.
     let mut ids: Vec<String> = Vec::new();
+    let mut listed = std::collections::HashSet::new();
     for n in &spec.nodes {
-        if !ids.iter().any(|i| i == n.id.as_str()) {
+        if listed.insert(n.id.as_str()) {
             ids.push(n.id.to_string());
         }
     }
@@ -315,7 +316,7 @@ pub fn compile(spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
     if !cx.errors.is_empty() {
         return Err(CompileErrors { workflow: spec.name.clone(), errors: cx.errors });
     }
-    let nodes = order.iter().filter_map(|id| compiled.remove(id)).collect();
+    let nodes = order.iter().filter_map(|id| compiled.remove(id)).map(std::sync::Arc::new).collect();
     let var = |ty: &core::LiteralType| core::Variable { r#type: Some(ty.clone()), ..Default::default() };
     let interface = core::TypedInterface {
         inputs: Some(core::VariableMap { variables: inputs.iter().map(|i| (i.name.clone(), var(&i.ty))).collect() }),

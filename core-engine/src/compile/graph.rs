@@ -9,21 +9,39 @@ pub fn topo_order(ids: &[String], deps: &BTreeMap<String, BTreeSet<String>>) -> 
     let edges = |id: &String| -> Vec<&String> {
         deps.get(id).map(|d| d.iter().filter(|x| known.contains(x)).collect()).unwrap_or_default()
     };
-    let mut order = Vec::with_capacity(ids.len());
-    let mut placed: BTreeSet<&String> = BTreeSet::new();
-    // Repeatedly take the first node (in declaration order) whose deps are all placed:
-    // O(n²), fine for workflow sizes, and deterministic.
-    loop {
-        let next = ids.iter().find(|id| !placed.contains(id) && edges(id).iter().all(|d| placed.contains(d)));
-        match next {
-            Some(id) => {
-                placed.insert(id);
-                order.push(id.clone());
+    // Kahn's algorithm, always taking the ready node declared first: the same order as
+    // repeatedly scanning for the first placeable node, in O((nodes + edges) log nodes).
+    let index: std::collections::HashMap<&String, usize> =
+        ids.iter().enumerate().rev().map(|(i, id)| (id, i)).collect();
+    let mut waiting: Vec<usize> = vec![0; ids.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
+    for (i, id) in ids.iter().enumerate() {
+        if index.get(id) != Some(&i) {
+            continue; // a duplicate id: reported elsewhere
+        }
+        for d in edges(id) {
+            if let Some(&j) = index.get(d) {
+                waiting[i] += 1;
+                dependents[j].push(i);
             }
-            None => break,
         }
     }
-    if order.len() == ids.len() {
+    let mut ready: BTreeSet<usize> =
+        (0..ids.len()).filter(|&i| index.get(&ids[i]) == Some(&i) && waiting[i] == 0).collect();
+    let mut order = Vec::with_capacity(ids.len());
+    let mut placed: BTreeSet<&String> = BTreeSet::new();
+    while let Some(i) = ready.pop_first() {
+        placed.insert(&ids[i]);
+        order.push(ids[i].clone());
+        for &k in &dependents[i] {
+            waiting[k] -= 1;
+            if waiting[k] == 0 {
+                ready.insert(k);
+            }
+        }
+    }
+    let distinct = index.len();
+    if order.len() == distinct && distinct == ids.len() {
         return Ok(order);
     }
     // Find cycles among the unplaced nodes with a DFS from each of them.

@@ -101,7 +101,8 @@ pub struct CompiledWorkflow {
     pub spec: WorkflowSpec,
     pub inputs: Vec<WorkflowInput>,
     /// In topological order: every node comes after its upstream nodes.
-    pub nodes: Vec<CompiledNode>,
+    /// Shared: every run and node task refers to them, none copies them.
+    pub nodes: Vec<std::sync::Arc<CompiledNode>>,
     pub outputs: Vec<WorkflowOutput>,
     pub interface: core::TypedInterface,
     pub failure_policy: crate::spec::FailurePolicy,
@@ -111,7 +112,7 @@ pub struct CompiledWorkflow {
 
 impl CompiledWorkflow {
     pub fn node(&self, id: &str) -> Option<&CompiledNode> {
-        self.nodes.iter().find(|n| n.id == id)
+        self.nodes.iter().find(|n| n.id == id).map(|n| &**n)
     }
 
     /// A JSON summary of the IR (node order, task identities, dependencies), stored with

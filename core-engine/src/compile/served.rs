@@ -27,6 +27,7 @@ pub fn check_served(wf: &mut CompiledWorkflow, served: &ServedTypes) -> Result<(
         return Err(CompileErrors { workflow: wf.name.clone(), errors });
     }
     for n in &mut wf.nodes {
+        let n = std::sync::Arc::make_mut(n);
         if let Ok(s) = served.lookup(&n.category) {
             n.mode = Some(s.mode);
             n.endpoint = Some(s.endpoint.clone());

@@ -157,7 +157,7 @@ pub(crate) async fn schedule(
                 };
                 match assemble_inputs(&wf.nodes[i], wf_inputs, &outputs) {
                     Ok(inputs) => {
-                        let cx = NodeCtx { run: run.clone(), node: Arc::new(wf.nodes[i].clone()), inputs };
+                        let cx = NodeCtx { run: run.clone(), node: wf.nodes[i].clone(), inputs };
                         let handle = running.spawn(async move { (i, run_node(cx, start, history).await) });
                         running_ids.insert(handle.id(), i);
                     }
@@ -175,7 +175,7 @@ pub(crate) async fn schedule(
             let node = &wf.nodes[i];
             match assemble_inputs(node, wf_inputs, &outputs) {
                 Ok(inputs) => {
-                    let cx = NodeCtx { run: run.clone(), node: Arc::new(node.clone()), inputs };
+                    let cx = NodeCtx { run: run.clone(), node: node.clone(), inputs };
                     let handle = running.spawn(async move { (i, run_node(cx, start, history).await) });
                     running_ids.insert(handle.id(), i);
                 }
