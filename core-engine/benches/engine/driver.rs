@@ -123,10 +123,8 @@ pub fn main() {
     let floor = ctx.tern("floor", &[]);
     let unit = width + 1;
     let dag_args = |n: u64, count: bool| {
-        let mut a: Vec<String> = ["--nodes", &n.to_string(), "--width", &width.to_string()]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let mut a: Vec<String> =
+            ["--nodes", &n.to_string(), "--width", &width.to_string()].iter().map(|s| s.to_string()).collect();
         a.extend(["--max-parallel".to_owned(), max_parallel.to_string()]);
         if count {
             a.push("--count-allocs".into());
@@ -155,7 +153,10 @@ pub fn main() {
         ctx.tern("inflight", &["--tasks".into(), inflight.to_string(), "--sleep-secs".into(), sleep_secs.to_string()])
     });
 
-    println!("\nEngine benchmark: {runs} runs each (medians), width {width}, max_parallel {max_parallel}, CPU {}", ctx.cpu);
+    println!(
+        "\nEngine benchmark: {runs} runs each (medians), width {width}, max_parallel {max_parallel}, CPU {}",
+        ctx.cpu
+    );
     println!("state on {fs} ({dev})");
     println!(
         "floor: fdatasync {:.0} µs, SQLite commit {:.0} µs (a row inside one transaction {:.1} µs), \
@@ -172,7 +173,13 @@ pub fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (n, t, f, counted) in &rows {
         let (tus, fus) = (med(t, "us_per_node"), med(f, "us_per_node"));
-        let fk = |v: f64, digits: usize| if f.is_empty() { "—".to_owned() } else { format!("{v:.digits$}") };
+        let fk = |v: f64, digits: usize| {
+            if f.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("{v:.digits$}")
+            }
+        };
         println!(
             "| {n} | {:.2} | {tus:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {} | {} | {} | {} |",
             med(t, "run_s"),

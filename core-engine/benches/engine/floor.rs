@@ -39,7 +39,8 @@ async fn sqlite_us(dir: &Path) -> (f64, f64) {
         .filename(dir.join("floor.db"))
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal);
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap_or_else(|e| crate::fail(e));
+    let pool =
+        SqlitePoolOptions::new().max_connections(1).connect_with(options).await.unwrap_or_else(|e| crate::fail(e));
     let q = |sql: &'static str| sqlx::query(sql);
     q("CREATE TABLE t (a TEXT, b INTEGER, c TEXT)").execute(&pool).await.unwrap_or_else(|e| crate::fail(e));
     let row = "x".repeat(200);
