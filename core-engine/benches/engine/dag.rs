@@ -43,7 +43,7 @@ pub fn yaml(layers: usize, width: usize) -> String {
 }
 
 pub async fn run(dir: &Path, a: &Args) -> serde_json::Value {
-    if a.width == 0 || a.nodes % (a.width + 1) != 0 {
+    if a.width == 0 || !a.nodes.is_multiple_of(a.width + 1) {
         crate::fail(format!("--nodes must be a multiple of width + 1 = {}", a.width + 1));
     }
     let layers = a.nodes / (a.width + 1);

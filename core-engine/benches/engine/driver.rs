@@ -173,7 +173,13 @@ pub fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (n, t, f, counted) in &rows {
         let (tus, fus) = (med(t, "us_per_node"), med(f, "us_per_node"));
-        let fk = |v: f64, digits: usize| if f.is_empty() { "—".to_owned() } else { format!("{v:.digits$}") };
+        let fk = |v: f64, digits: usize| {
+            if f.is_empty() {
+                "—".to_owned()
+            } else {
+                format!("{v:.digits$}")
+            }
+        };
         println!(
             "| {n} | {:.2} | {tus:.0} | {:.0} ({:.0}) | {:.0} | {:.0} | {} | {} | {} | {} |",
             med(t, "run_s"),
