@@ -122,15 +122,53 @@ impl Engine {
     /// agent (which also fixes each node's sync/async mode). All errors are returned.
     pub async fn compile(&self, spec: &WorkflowSpec) -> Result<CompiledWorkflow, CompileErrors> {
         let served = self.discover().await;
+        Self::compile_against(spec, &served)
+    }
+
+    fn compile_against(spec: &WorkflowSpec, served: &ServedTypes) -> Result<CompiledWorkflow, CompileErrors> {
         match compile::compile(spec) {
             Ok(mut wf) => {
-                compile::check_served(&mut wf, &served)?;
+                compile::check_served(&mut wf, served)?;
                 Ok(wf)
             }
             Err(mut errors) => {
-                errors.errors.extend(compile::unserved(spec, &served));
+                errors.errors.extend(compile::unserved(spec, served));
                 Err(errors)
             }
+        }
+    }
+
+    /// Compiles a recorded workflow once its agents answer: an agent server that cannot be
+    /// reached (restarting, an outage) is waited for, with backoff, for up to
+    /// `PollConfig.confirm_for`, instead of failing a recovery on an outage.
+    async fn compile_when_reachable(
+        &self,
+        spec: &WorkflowSpec,
+        events: &Option<mpsc::Sender<ExecutionEvent>>,
+    ) -> Result<CompiledWorkflow, CompileErrors> {
+        let started = std::time::Instant::now();
+        let backoff = self.inner.poll.backoff();
+        let mut n = 0;
+        loop {
+            let served = self.discover().await;
+            let unreachable: Vec<String> = served
+                .clients
+                .iter()
+                .filter_map(|c| {
+                    c.served.as_ref().err().filter(|e| e.is_retryable()).map(|e| format!("{}: {e}", c.endpoint))
+                })
+                .collect();
+            if unreachable.is_empty() || started.elapsed() >= self.inner.poll.confirm_for {
+                return Self::compile_against(spec, &served);
+            }
+            if n == 0 {
+                let message = format!("waiting for unreachable agent servers: {}", unreachable.join("; "));
+                if let Some(tx) = events {
+                    let _ = tx.send(ExecutionEvent::Waiting { message }).await;
+                }
+            }
+            tokio::time::sleep(backoff.delay(n)).await;
+            n += 1;
         }
     }
 
@@ -230,7 +268,7 @@ impl Engine {
         let (yaml, input_bytes) =
             self.inner.store.execution_source(id).await?.ok_or_else(|| EngineError::NotFound { id: id.to_owned() })?;
         let spec = WorkflowSpec::parse(&yaml, &format!("execution {id}"))?;
-        let wf = self.compile(&spec).await?;
+        let wf = self.compile_when_reachable(&spec, &events).await?;
         let inputs = core::LiteralMap::decode(input_bytes.as_slice())
             .map_err(|e| StoreError::Corrupt { what: format!("inputs of execution {id}: {e}") })?;
         let mut by_node: HashMap<&str, Vec<&NodeAttemptRecord>> = HashMap::new();

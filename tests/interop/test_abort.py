@@ -94,3 +94,50 @@ def test_abort_from_another_process_stops_the_driving_run(tern_bin, tmp_path):
     assert run.returncode == 1, (out, err)
     assert "ABORTED" in err, err
     assert show(tern_bin, tmp_path, execution_id)["phase"] == "ABORTED"
+
+
+def test_recover_waits_for_a_gateway_that_is_down_and_attaches_to_the_job(tern_bin, tmp_path, logs_dir):
+    """The driver dies (SIGKILL) and the gateway is down: `tern recover` waits for the gateway instead of failing,
+    then attaches to the one sleep job (the sleep agent's durable records count one job)."""
+    from tern_interop import ManagedProcess, free_port, wait_until_serving
+
+    sleep_state = tmp_path / "sleep-state"
+    config = tmp_path / "tern.toml"
+    config.write_text(f'[agents.sleep]\nstate_dir = "{sleep_state}"\n')
+    address = f"127.0.0.1:{free_port()}"
+
+    def serve(n: int) -> ManagedProcess:
+        proc = ManagedProcess("tern-serve", [tern_bin, "serve", "--addr", address, "--config", config],
+                              logs_dir / f"recover-wait-{n}.log", env=child_env())
+        wait_until_serving(proc, address, timeout=30)
+        return proc
+
+    gateway = serve(0)
+    workflow = tmp_path / "nap.yaml"
+    workflow.write_text(SLEEPY.replace("duration: 60.0", "duration: 3.0"))
+    state = tmp_path / "state"
+    run = subprocess.Popen([str(tern_bin), "run", str(workflow), "--state-dir", str(state), "--gateway", address],
+                           cwd=tmp_path, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    recover = None
+    try:
+        execution_id = wait_running(tmp_path, tern_bin)["id"]
+        run.kill()
+        run.wait(timeout=30)
+        gateway.stop()
+        recover = subprocess.Popen([str(tern_bin), "recover", execution_id, "--state-dir", str(state),
+                                    "--gateway", address], cwd=tmp_path, env=child_env(),
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        assert recover.poll() is None, recover.communicate()
+        gateway = serve(1)
+        out, err = recover.communicate(timeout=90)
+    finally:
+        for p in (run, recover):
+            if p is not None and p.poll() is None:
+                p.kill()
+        gateway.stop()
+    assert recover.returncode == 0, (out, err)
+    assert "waiting for unreachable agent servers" in err, err
+    assert show(tern_bin, tmp_path, execution_id)["phase"] == "SUCCEEDED"
+    jobs = list((sleep_state / "jobs").glob("*.json"))
+    assert len(jobs) == 1, jobs

@@ -60,6 +60,10 @@ pub enum ExecutionEvent {
         execution_id: String,
         phase: ExecutionPhase,
     },
+    /// The engine waits for something outside it (e.g. an agent server that does not answer).
+    Waiting {
+        message: String,
+    },
 }
 
 impl fmt::Display for ExecutionEvent {
@@ -87,6 +91,7 @@ impl fmt::Display for ExecutionEvent {
                 write!(f, "{node} [attempt {attempt}] failed: [{code}] {message}")
             }
             Self::Finished { execution_id, phase } => write!(f, "execution {execution_id} {phase}"),
+            Self::Waiting { message } => f.write_str(message),
         }
     }
 }
