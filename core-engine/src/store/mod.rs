@@ -2,8 +2,8 @@
 //! resource_meta), in SQLite (`<state dir>/tern.db`, the embedded default) or PostgreSQL.
 //!
 //! Every query is written once: runtime `sqlx::query` calls with `$n` placeholders and
-//! portable SQL inside [`with_pool!`], which compiles the body for each backend's pool.
-//! Rows are decoded in [`records`] through [`records::Columns`], implemented for both row
+//! portable SQL inside `with_pool!`, which compiles the body for each backend's pool.
+//! Rows are decoded in `records` through its `Columns` trait, implemented for both row
 //! types. Each backend has its own versioned migrations (`migrations/sqlite`,
 //! `migrations/postgres`: the same versions with the same meaning).
 mod cache;
