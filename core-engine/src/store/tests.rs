@@ -352,3 +352,19 @@ async fn a_missing_database_says_to_create_it() {
         assert_no_secret(&err, pw);
     }
 }
+
+/// `tern run` and a `tern show` polling it open a fresh state at the same moment: both
+/// must succeed (sqlx does not lock SQLite migrations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processes_opening_a_fresh_sqlite_state_at_once_all_succeed() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let opens = (0..6).map(|_| {
+            let d = dir.path().to_owned();
+            tokio::spawn(async move { StateStore::open(&d).await.map(|_| ()) })
+        });
+        for r in futures::future::join_all(opens).await {
+            r.unwrap().unwrap_or_else(|e| panic!("a concurrent open failed: {e}"));
+        }
+    }
+}
