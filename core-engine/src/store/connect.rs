@@ -31,29 +31,34 @@ pub(super) async fn sqlite(state_dir: &Path) -> Result<SqlitePool, StoreError> {
         .journal_mode(SqliteJournalMode::Wal)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10));
-    let pool =
-        SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(|e| open_err(e.to_string()))?;
-    migrate_sqlite(&pool, &path).await?;
-    Ok(pool)
-}
-
-/// sqlx takes no lock around SQLite migrations, so two processes opening a fresh state at
-/// once (`tern run` and `tern show` polling it) can both try to apply a migration and one
-/// fails (a duplicate column, a taken version). Trying again then finds the migrations
-/// applied by the other; a migration that is really broken still fails every time.
-async fn migrate_sqlite(pool: &SqlitePool, path: &Path) -> Result<(), StoreError> {
+    // Two processes opening a fresh state at once (`tern run` and `tern show` polling it)
+    // collide: switching a new file to WAL can answer "database is locked", and sqlx takes
+    // no lock around SQLite migrations, so both may apply one and one fails (a duplicate
+    // column, a taken version). Trying again finds the other process's work; a state that
+    // is really unusable still fails every time.
     let mut tries = 0u32;
     loop {
-        match SQLITE_MIGRATIONS.run(pool).await {
-            Ok(()) => return Ok(()),
+        let opened = async {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+                .await
+                .map_err(|e| open_err(e.to_string()))?;
+            SQLITE_MIGRATIONS
+                .run(&pool)
+                .await
+                .map_err(|e| StoreError::Migrate { location: path.display().to_string(), reason: e.to_string() })?;
+            Ok::<_, StoreError>(pool)
+        }
+        .await;
+        match opened {
+            Ok(pool) => return Ok(pool),
             Err(e) if tries < 8 => {
                 tries += 1;
-                tracing::debug!(error = %e, tries, "migrating the state database failed; another process may be migrating it");
+                tracing::debug!(error = %e, tries, "opening the state database failed; another process may be opening it");
                 tokio::time::sleep(Duration::from_millis(50 * u64::from(tries))).await;
             }
-            Err(e) => {
-                return Err(StoreError::Migrate { location: path.display().to_string(), reason: e.to_string() });
-            }
+            Err(e) => return Err(e),
         }
     }
 }
