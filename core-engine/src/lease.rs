@@ -2,16 +2,14 @@
 //! process holding an execution's lease drives it; it renews the lease while it does, and
 //! stops (leaving jobs alone) the moment it cannot prove it still holds it.
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::exec::signal::RunSignal;
 use crate::store::{ExecutionPhase, StateStore};
 
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| ms(d)).unwrap_or(0)
-}
+pub(crate) use crate::store::now_millis as now_ms;
 
 pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)

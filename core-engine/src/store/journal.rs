@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::records::origin_str;
-use super::{b64, now, AttemptPhase, CacheStatus, ExecutionPhase, Pool, RecordedError, StoreError};
+use super::{b64, now, q, AttemptPhase, CacheStatus, ExecutionPhase, Pool, RecordedError, StoreError};
 
 /// The most writes in one transaction.
 const MAX_BATCH: usize = 8192;
@@ -186,10 +186,6 @@ async fn run(
             }
         }
     }
-}
-
-fn q(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
-    move |source| StoreError::Query { what, source }
 }
 
 /// Applies one write on a transaction of either backend.
