@@ -314,7 +314,7 @@ async fn abort_deletes_running_jobs_and_records_aborted() {
     let other = Engine::open(fast_config(dir.path(), router)).await.unwrap();
     let asked = tokio::spawn(async move { other.abort(&id, None).await });
     let outcome = within(run).await.unwrap().unwrap();
-    assert_eq!(outcome.phase, ExecutionPhase::Aborted);
+    assert_eq!(outcome.phase, ExecutionPhase::Aborted, "{outcome:?}");
     assert_eq!(outcome.error.as_ref().unwrap().code, codes::EXECUTION_ABORTED);
     assert_eq!(log.count("delete"), 1);
     assert!(log.calls().iter().all(|c| c.node != "next"));

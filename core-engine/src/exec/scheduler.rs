@@ -260,6 +260,11 @@ pub(crate) async fn schedule(
             }
         }
     }
+    // The last node may have ended on the abort before the loop saw the signal change.
+    let last = *signal.borrow();
+    if stopped_by.is_none() && matches!(last, RunSignal::Abort | RunSignal::Halt) {
+        stopped_by = Some(last);
+    }
     if failure.is_none() && stopped_by.is_none() {
         // Unreachable for a compiled (acyclic) workflow; never report success regardless.
         if let Some(i) = (0..n).find(|&i| pending[i].is_some()) {
