@@ -63,9 +63,11 @@ pub async fn run(dir: &Path, a: &Args) -> serde_json::Value {
         alloc::enable();
     }
     let before = alloc::snapshot();
+    let cpu_before = sys::cpu_seconds();
     let t = Instant::now();
     let outcome = engine.run(&wf, Vec::new(), None).await.unwrap_or_else(|e| crate::fail(e));
     let run_s = t.elapsed().as_secs_f64();
+    let run_cpu_s = sys::cpu_seconds() - cpu_before;
     let after = alloc::snapshot();
     if outcome.phase != ExecutionPhase::Succeeded {
         crate::fail(format!("the run ended {} ({:?})", outcome.phase, outcome.error));
@@ -85,6 +87,8 @@ pub async fn run(dir: &Path, a: &Args) -> serde_json::Value {
         "compile_ms": compile_ms,
         "run_s": run_s,
         "us_per_node": run_s / a.nodes as f64 * 1e6,
+        "run_cpu_s": run_cpu_s,
+        "cpu_us_per_node": run_cpu_s / a.nodes as f64 * 1e6,
         "rss_before_run_mib": rss_before,
         "peak_rss_mib": sys::status_mib("VmHWM"),
     });
