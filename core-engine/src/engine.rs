@@ -489,7 +489,10 @@ impl Engine {
         let monitor = Monitor::start(hold, self.inner.lease_ttl, signal_tx.clone());
         let plan = Plan { wf, wf_inputs: inputs, init, max_parallel: self.inner.max_parallel, deadline };
         let result = schedule(run, signal_tx, plan).await;
-        if let Some(source) = result.store_error {
+        // Writes nobody waited for are committed now: one that fails halts the execution
+        // here, before its end is recorded on state that is not saved.
+        self.inner.store.flush().await;
+        if let Some(source) = result.store_error.or_else(|| self.inner.store.write_failure(id)) {
             return Err(EngineError::Halted { id: id.to_owned(), source });
         }
         match result.stopped_by {

@@ -67,6 +67,8 @@ impl LeaseHold {
 
     pub async fn release(mut self) {
         self.released = true;
+        // The next driver reads what this one wrote (writes nobody waited for linger).
+        self.store.flush().await;
         if let Err(e) = self.store.release_lease(&self.id, &self.owner).await {
             tracing::warn!(execution = %self.id, error = %e, "cannot release the execution's lease; it expires by itself");
         }

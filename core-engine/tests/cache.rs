@@ -362,6 +362,15 @@ outputs: {y: "${doubled.y}"}
         }
     }
     let id = id.expect("started");
+    // Only the lease is given up, in the background (a real crash leaves it to expire or to
+    // the dead-process check, which this one process cannot show).
+    let store = tern_core_engine::StateStore::open(dir.path()).await.unwrap();
+    within(async {
+        while store.lease(&id).await.unwrap().is_some() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
     let pool = db(dir.path()).await;
     let owner: String = sqlx::query_scalar("SELECT owner FROM cache_reservations").fetch_one(&pool).await.unwrap();
     assert_eq!(owner, format!("{id}/doubled"));

@@ -10,7 +10,8 @@ use common::{client, engine, engine_at, int, out_int, Backend, Double, Echo, Fai
 use prost::Message;
 use tern_agent_api::prelude::*;
 use tern_core_engine::{
-    codes, AgentRouter, AttemptPhase, Engine, EngineError, ExecutionEvent, ExecutionPhase, WorkflowSpec,
+    codes, AgentRouter, AttemptPhase, Engine, EngineError, ExecutionEvent, ExecutionPhase, StateLocation, StateStore,
+    WorkflowSpec,
 };
 use tokio::sync::mpsc;
 
@@ -353,22 +354,37 @@ fn recovery_setup(dir: &std::path::Path) -> (Arc<Log>, Arc<Double>, Arc<InProces
 
 /// Starts a run in the background and kills it once `ready` fires (a crash).
 async fn crash_after(
+    state: &StateLocation,
     engine: Engine,
     wf: tern_core_engine::CompiledWorkflow,
     ready: impl std::future::Future<Output = ()>,
 ) -> String {
     let (tx, mut rx) = mpsc::channel(256);
+    let observer = engine.clone();
     let task = tokio::spawn(async move { engine.run(&wf, vec![("x".into(), "5".into())], Some(tx)).await });
     within(ready).await;
-    task.abort();
-    let _ = task.await;
+    // The crash comes after the writes made so far were committed (writes nobody waits
+    // for linger for up to 20 ms; reading through the engine commits them).
     let mut id = None;
     while let Ok(e) = rx.try_recv() {
         if let ExecutionEvent::Started { execution_id, .. } = e {
             id = Some(execution_id);
         }
     }
-    id.expect("the execution started")
+    let id = id.expect("the execution started");
+    observer.execution(&id).await.expect("the execution is recorded");
+    task.abort();
+    let _ = task.await;
+    // The aborted driver gives its lease up in the background (a real crash leaves it to
+    // expire or to the dead-process check, which this one process cannot show).
+    let store = StateStore::connect(state).await.expect("the state opens");
+    within(async {
+        while store.lease(&id).await.expect("the lease reads").is_some() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    id
 }
 
 async fn recovery_reissues_create_with_the_same_task_execution_id(backend: Backend) {
@@ -378,7 +394,7 @@ async fn recovery_reissues_create_with_the_same_task_execution_id(backend: Backe
     double.hang_create.store(true, Ordering::SeqCst);
     let first = engine_at(&state, dir.path(), AgentRouter::new(c.clone())).await;
     let wf = first.compile(&spec(PIPELINE)).await.unwrap();
-    let id = crash_after(first, wf, double.create_called.notified()).await;
+    let id = crash_after(&state, first, wf, double.create_called.notified()).await;
 
     // The crash left an intent without resource_meta.
     let engine = engine_at(&state, dir.path(), AgentRouter::new(c)).await;
@@ -413,7 +429,7 @@ async fn recovery_resumes_polling_a_recorded_resource_meta(backend: Backend) {
     double.release.store(false, Ordering::SeqCst);
     let first = engine_at(&state, dir.path(), AgentRouter::new(c.clone())).await;
     let wf = first.compile(&spec(PIPELINE)).await.unwrap();
-    let id = crash_after(first, wf, double.get_called.notified()).await;
+    let id = crash_after(&state, first, wf, double.get_called.notified()).await;
 
     let engine = engine_at(&state, dir.path(), AgentRouter::new(c)).await;
     let detail = engine.execution(&id).await.unwrap();

@@ -7,6 +7,12 @@
 //! execution): because batches commit in order, a durable write implies every earlier write
 //! is durable too, so a downstream node's durable intent also covers its upstream results.
 //!
+//! Writes nobody waits for (handles, phases, outputs) are not committed on their own: they
+//! ride with the next durable write, or are committed after [`LINGER`] at the latest. Losing
+//! them in a crash is safe by design (recovery re-issues the create with the same key and
+//! attaches, or polls the recorded handle again); committing each alone would cost an fsync
+//! and a transaction of CPU per wave of nodes for nothing.
+//!
 //! A failed batch rolls back, and every execution with a write in it is *poisoned*: its
 //! later writes fail without being tried, and its driver, told through [`Journal::failures`],
 //! halts (nothing continues on state that is not saved). A new driver of the execution
@@ -14,13 +20,22 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use std::time::Duration;
 
-use super::records::origin_str;
-use super::{b64, now, q, AttemptPhase, CacheStatus, ExecutionPhase, Pool, RecordedError, StoreError};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use super::{now, AttemptPhase, CacheStatus, ExecutionPhase, Pool, RecordedError, StoreError};
+
+mod apply;
+use apply::commit;
 
 /// The most writes in one transaction.
 const MAX_BATCH: usize = 8192;
+
+/// The longest a write nobody waits for stays uncommitted (what `tern show` may lag behind).
+pub(crate) const LINGER: Duration = Duration::from_millis(20);
 
 /// One write of an execution's progress.
 #[derive(Debug, Clone)]
@@ -50,6 +65,8 @@ pub(crate) enum Write {
     },
     /// How the cache was involved in an attempt.
     Cache { exec: String, node: String, attempt: u32, status: CacheStatus, key: String },
+    /// Nothing: waiting for it waits for every write queued before it ([`Journal::flush`]).
+    Barrier,
     /// The execution's end.
     Finish {
         exec: String,
@@ -68,22 +85,50 @@ impl Write {
             | Self::Phase { exec, .. }
             | Self::Cache { exec, .. }
             | Self::Finish { exec, .. } => exec,
+            Self::Barrier => "",
         }
     }
 }
 
 struct Job {
+    /// Submission order: a waiter asks for every write up to its own.
+    seq: u64,
     write: Write,
     at: String,
     done: oneshot::Sender<Result<(), String>>,
 }
 
+/// Who waits for durability: the highest submission asked for, and the writer's wake-up.
+#[derive(Default)]
+struct Flush {
+    wanted: AtomicU64,
+    wake: Notify,
+}
+
+impl Flush {
+    fn ask(&self, seq: u64) {
+        self.wanted.fetch_max(seq, Ordering::AcqRel);
+        self.wake.notify_one();
+    }
+
+    /// Someone waits for a write in `batch` (or queued before it).
+    fn wanted_in(&self, batch: &[Job]) -> bool {
+        batch.first().is_some_and(|j| self.wanted.load(Ordering::Acquire) >= j.seq)
+    }
+}
+
 /// A submitted write; [`Ticket::durable`] waits for its commit.
-pub(crate) struct Ticket(oneshot::Receiver<Result<(), String>>);
+pub(crate) struct Ticket {
+    seq: u64,
+    done: oneshot::Receiver<Result<(), String>>,
+    flush: Arc<Flush>,
+}
 
 impl Ticket {
+    /// Asks the writer to commit now (this write and everything queued before it) and waits.
     pub async fn durable(self) -> Result<(), StoreError> {
-        match self.0.await {
+        self.flush.ask(self.seq);
+        match self.done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(reason)) => Err(StoreError::Write { reason }),
             Err(_) => Err(StoreError::Write { reason: "the state writer stopped".into() }),
@@ -94,6 +139,8 @@ impl Ticket {
 /// The writer's handle (shared by every clone of the store).
 pub(crate) struct Journal {
     tx: mpsc::UnboundedSender<Job>,
+    seq: AtomicU64,
+    flush: Arc<Flush>,
     poisoned: Arc<Mutex<HashMap<String, String>>>,
     failures: watch::Receiver<u64>,
 }
@@ -103,17 +150,27 @@ impl Journal {
         let (tx, rx) = mpsc::unbounded_channel();
         let poisoned = Arc::new(Mutex::new(HashMap::new()));
         let (fail_tx, failures) = watch::channel(0u64);
-        tokio::spawn(run(pool, rx, poisoned.clone(), fail_tx));
-        Self { tx, poisoned, failures }
+        let flush = Arc::new(Flush::default());
+        tokio::spawn(run(pool, rx, flush.clone(), poisoned.clone(), fail_tx));
+        Self { tx, seq: AtomicU64::new(1), flush, poisoned, failures }
     }
 
     pub fn submit(&self, write: Write) -> Ticket {
         let (done, rx) = oneshot::channel();
-        let job = Job { write, at: now(), done };
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel);
+        let job = Job { seq, write, at: now(), done };
         if let Err(e) = self.tx.send(job) {
             let _ = e.0.done.send(Err("the state writer stopped".into()));
         }
-        Ticket(rx)
+        Ticket { seq, done: rx, flush: self.flush.clone() }
+    }
+
+    /// Commits every write queued so far (reads after it see them).
+    pub async fn flush(&self) {
+        if let Err(e) = self.submit(Write::Barrier).durable().await {
+            // The writes' own executions are poisoned and halt; a reader goes on.
+            tracing::debug!(error = %e, "flushing the state writer");
+        }
     }
 
     /// Changes whenever a batch fails; then [`Journal::poisoned`] tells which executions.
@@ -137,17 +194,13 @@ impl Journal {
 async fn run(
     pool: Pool,
     mut rx: mpsc::UnboundedReceiver<Job>,
+    flush: Arc<Flush>,
     poisoned: Arc<Mutex<HashMap<String, String>>>,
     failures: watch::Sender<u64>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        gather(&mut rx, &flush, &mut batch).await;
         // Writes of a poisoned execution are not tried: they would land after a gap.
         let (mut live, mut refused) = (Vec::with_capacity(batch.len()), Vec::new());
         {
@@ -188,127 +241,29 @@ async fn run(
     }
 }
 
-/// Applies one write on a transaction of either backend.
-macro_rules! apply {
-    ($conn:expr, $job:expr) => {{
-        let t = &$job.at;
-        match &$job.write {
-            Write::Intent {
-                exec,
-                node,
-                attempt,
-                phase,
-                task_type,
-                task_version,
-                agent_endpoint,
-                intent,
-                output_uri,
-            } => {
-                sqlx::query(
-                    "INSERT INTO node_attempts (execution_id, node_id, attempt, phase, task_type, task_version,
-                        agent_endpoint, intent, output_uri, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
-                     ON CONFLICT (execution_id, node_id, attempt) DO NOTHING",
-                )
-                .bind(exec)
-                .bind(node)
-                .bind(i64::from(*attempt))
-                .bind(phase.as_str())
-                .bind(task_type)
-                .bind(i64::from(*task_version))
-                .bind(agent_endpoint)
-                .bind(intent)
-                .bind(output_uri)
-                .bind(t)
-                .execute(&mut *$conn)
-                .await
-                .map_err(q("record intent"))?;
-            }
-            Write::ResourceMeta { exec, node, attempt, meta } => {
-                sqlx::query(
-                    "UPDATE node_attempts SET resource_meta = $4, phase = $5, updated_at = $6
-                     WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
-                )
-                .bind(exec)
-                .bind(node)
-                .bind(i64::from(*attempt))
-                .bind(b64(meta))
-                .bind(AttemptPhase::Running.as_str())
-                .bind(t)
-                .execute(&mut *$conn)
-                .await
-                .map_err(q("record resource_meta"))?;
-            }
-            Write::Phase { exec, node, attempt, phase, error, outputs } => {
-                let finished = phase.is_terminal().then_some(t.as_str());
-                sqlx::query(
-                    "UPDATE node_attempts SET phase = $4, error_code = $5, error_message = $6, updated_at = $7,
-                        finished_at = $8, error_origin = $9, outputs = $10
-                     WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
-                )
-                .bind(exec)
-                .bind(node)
-                .bind(i64::from(*attempt))
-                .bind(phase.as_str())
-                .bind(error.as_ref().map(|e| e.code.as_str()))
-                .bind(error.as_ref().map(|e| e.message.as_str()))
-                .bind(t)
-                .bind(finished)
-                .bind(error.as_ref().and_then(|e| e.origin).map(origin_str))
-                .bind(outputs.as_deref().map(b64))
-                .execute(&mut *$conn)
-                .await
-                .map_err(q("update attempt"))?;
-            }
-            Write::Cache { exec, node, attempt, status, key } => {
-                sqlx::query(
-                    "UPDATE node_attempts SET cache_status = $4, cache_key = $5
-                     WHERE execution_id = $1 AND node_id = $2 AND attempt = $3",
-                )
-                .bind(exec)
-                .bind(node)
-                .bind(i64::from(*attempt))
-                .bind(status.as_str())
-                .bind(key)
-                .execute(&mut *$conn)
-                .await
-                .map_err(q("set attempt cache status"))?;
-            }
-            Write::Finish { exec, phase, failed_node, error, outputs_uri } => {
-                sqlx::query(
-                    "UPDATE executions SET phase = $2, failed_node = $3, error_code = $4, error_message = $5,
-                     outputs_uri = $6, updated_at = $7, finished_at = $7 WHERE id = $1",
-                )
-                .bind(exec)
-                .bind(phase.as_str())
-                .bind(failed_node.as_deref())
-                .bind(error.as_ref().map(|e| e.code.as_str()))
-                .bind(error.as_ref().map(|e| e.message.as_str()))
-                .bind(outputs_uri.as_deref())
-                .bind(t)
-                .execute(&mut *$conn)
-                .await
-                .map_err(q("finish execution"))?;
+/// Adds to `batch` until someone waits for durability, [`LINGER`] passes or the batch is full.
+async fn gather(rx: &mut mpsc::UnboundedReceiver<Job>, flush: &Flush, batch: &mut Vec<Job>) {
+    let linger = tokio::time::sleep(LINGER);
+    tokio::pin!(linger);
+    loop {
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
         }
-    }};
-}
-
-async fn commit(pool: &Pool, batch: &[Job]) -> Result<(), StoreError> {
-    match pool {
-        Pool::Sqlite(p) => {
-            let mut tx = p.begin().await.map_err(q("begin a batch"))?;
-            for job in batch {
-                apply!(tx, job);
-            }
-            tx.commit().await.map_err(q("commit a batch"))
+        if batch.len() >= MAX_BATCH || flush.wanted_in(batch) {
+            return;
         }
-        Pool::Postgres(p) => {
-            let mut tx = p.begin().await.map_err(q("begin a batch"))?;
-            for job in batch {
-                apply!(tx, job);
-            }
-            tx.commit().await.map_err(q("commit a batch"))
+        tokio::select! {
+            biased;
+            // A wake-up for a write already committed leaves a stale permit: check again.
+            () = flush.wake.notified() => continue,
+            job = rx.recv() => match job {
+                Some(job) => batch.push(job),
+                None => return,
+            },
+            () = &mut linger => return,
         }
     }
 }

@@ -196,8 +196,10 @@ impl StateStore {
         }
     }
 
-    /// Closes the pool's connections (tests; a dropped store closes them lazily).
+    /// Closes the pool's connections (tests; a dropped store closes them lazily), after
+    /// committing the writes still queued.
     pub async fn close(&self) {
+        self.journal.flush().await;
         with_pool!(self, p => p.close().await)
     }
 
@@ -287,6 +289,11 @@ impl StateStore {
         self.journal.submit(w)
     }
 
+    /// Commits every write queued so far: this process's reads after it see them.
+    pub(crate) async fn flush(&self) {
+        self.journal.flush().await
+    }
+
     /// Changes when a batch of writes failed; [`StateStore::write_failure`] says for whom.
     pub(crate) fn write_failures(&self) -> tokio::sync::watch::Receiver<u64> {
         self.journal.failures()
@@ -332,6 +339,7 @@ impl StateStore {
 
     /// Executions, newest first.
     pub async fn list_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.flush().await;
         let sql = format!("SELECT {} FROM executions ORDER BY created_at DESC, id", records::EXECUTION_COLUMNS);
         with_pool!(self, p => {
             let rows = sqlx::query(&sql).fetch_all(p).await.map_err(q("list executions"))?;
@@ -344,6 +352,7 @@ impl StateStore {
         &self,
         id: &str,
     ) -> Result<Option<(ExecutionRecord, Vec<NodeAttemptRecord>)>, StoreError> {
+        self.flush().await;
         let exec_sql = format!("SELECT {} FROM executions WHERE id = $1", records::EXECUTION_COLUMNS);
         let attempts_sql = format!(
             "SELECT {} FROM node_attempts WHERE execution_id = $1 ORDER BY created_at, node_id, attempt",
