@@ -107,6 +107,34 @@ async fn a_job_given_up_after_a_lost_create_answer_is_found_and_deleted_before_t
 }
 
 #[tokio::test]
+async fn a_create_cut_short_by_the_attempt_timeout_is_reissued_to_find_the_job_and_delete_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(Log::default());
+    let (double, router) = setup(dir.path(), Double::new("slow", log.clone()));
+    double.release.store(false, Ordering::SeqCst);
+    // The first create starts the job and never answers: the attempt's timeout drops the call.
+    double.hang_create.store(true, Ordering::SeqCst);
+    let engine = engine(dir.path(), router).await;
+    let text = "name: t\nnodes:\n  - id: s\n    task: {type: slow, timeout: 100ms, retries: 0, interface: {inputs: {x: integer}}}\n    inputs: {x: 1}\n";
+    let wf = engine.compile(&spec(text)).await.unwrap();
+    let run = spawn_run(&engine, wf);
+    within(double.create_called.notified()).await;
+    double.hang_create.store(false, Ordering::SeqCst);
+    let outcome = within(run).await.unwrap().unwrap();
+    assert_eq!(outcome.phase, ExecutionPhase::Failed);
+    assert_eq!(
+        outcome.error.unwrap().code,
+        codes::NODE_TIMED_OUT,
+        "the job was found and deleted, not left unconfirmed"
+    );
+    let creates: Vec<_> = log.calls().into_iter().filter(|c| c.op == "create").collect();
+    assert_eq!(creates.len(), 2, "re-issued once to learn the handle");
+    assert_eq!(creates[0].key, creates[1].key);
+    assert_eq!(double.jobs_started.load(Ordering::SeqCst), 1);
+    assert_eq!(log.count("delete"), 1);
+}
+
+#[tokio::test]
 async fn an_unconfirmed_delete_fails_the_node_instead_of_running_it_twice() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(Log::default());

@@ -277,13 +277,14 @@ async fn execute(
     }
     // The one copy of the request, kept only until the agent returns a handle (to re-issue
     // it while unanswered): an in-flight attempt holds no template.
+    let build_request = || admin::CreateTaskRequest {
+        inputs: Some(cx.inputs.clone()),
+        template: Some(cx.rendered_template(attempt).into()),
+        output_prefix: prefix.clone(),
+        task_execution_metadata: Some(metadata.clone().into()),
+    };
     if !sync && job.meta.is_none() {
-        job.create = Some(admin::CreateTaskRequest {
-            inputs: Some(cx.inputs.clone()),
-            template: Some(cx.rendered_template(attempt).into()),
-            output_prefix: prefix.clone(),
-            task_execution_metadata: Some(metadata.clone().into()),
-        });
+        job.create = Some(build_request());
     }
     signal::check(&run.signal)?;
     if !matches!(start, NodeStart::Resume { .. }) {
@@ -324,7 +325,7 @@ async fn execute(
         let meta = match &job.meta {
             Some(meta) => meta.clone(),
             None => {
-                let meta = create(cx, client, attempt, job).await?;
+                let meta = create(cx, client, attempt, job, &build_request).await?;
                 job.meta = Some(meta.clone());
                 job.create = None;
                 // Not waited for: until it is durable, a recovery re-issues the create and
@@ -366,18 +367,32 @@ async fn create(
     client: &Arc<dyn AgentClient>,
     attempt: u32,
     job: &mut JobState,
+    build_request: &(dyn Fn() -> admin::CreateTaskRequest + Sync),
 ) -> Result<Vec<u8>, Stop> {
-    let Some(req) = job.create.clone() else {
+    // The first try sends the kept request itself (it is large: no copy on the common path).
+    // Unless the agent answered, the guard keeps a copy again, also when the attempt's
+    // timeout drops this future mid-call: give_up re-issues it to attach.
+    let Some(first) = job.create.take() else {
         return Err(Stop::Error(AgentError::internal(codes::NODE_INTERNAL, "no CreateTask request")));
     };
+    let mut kept = KeepRequest { job, build: build_request, answered: false };
+    let mut first = Some(first);
     let backoff = cx.run.poll.backoff();
     let mut ambiguous = false;
     let mut n = 0;
     loop {
-        job.maybe_created = true;
-        match client.create_task(req.clone()).await {
-            Ok(meta) => return Ok(meta),
+        kept.job.maybe_created = true;
+        let req = match first.take() {
+            Some(req) => req,
+            None => kept.job.create.get_or_insert_with(build_request).clone(),
+        };
+        match client.create_task(req).await {
+            Ok(meta) => {
+                kept.answered = true;
+                return Ok(meta);
+            }
             Err(e) if e.is_retryable() => {
+                kept.restore();
                 ambiguous = true;
                 if n == 0 {
                     emit_running(cx, attempt, format!("CreateTask not answered, re-issuing: {}", e.message)).await;
@@ -385,12 +400,35 @@ async fn create(
                 tracing::warn!(node = %cx.node.id, attempt, error = %e, "CreateTask failed; re-issuing it");
             }
             Err(e) => {
-                job.maybe_created = ambiguous;
+                kept.job.maybe_created = ambiguous;
                 return Err(Stop::Error(e));
             }
         }
         signal::sleep(&cx.run.signal, backoff.delay(n)).await?;
         n += 1;
+    }
+}
+
+/// Puts the CreateTask request back into the job unless the agent answered it.
+struct KeepRequest<'a> {
+    job: &'a mut JobState,
+    build: &'a (dyn Fn() -> admin::CreateTaskRequest + Sync),
+    answered: bool,
+}
+
+impl KeepRequest<'_> {
+    fn restore(&mut self) {
+        if self.job.create.is_none() {
+            self.job.create = Some((self.build)());
+        }
+    }
+}
+
+impl Drop for KeepRequest<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.restore();
+        }
     }
 }
 
