@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use prost::Message;
 use tern_agent_api::client::AgentClient;
 use tern_agent_api::datastore::join_uri;
@@ -16,6 +15,7 @@ use tern_agent_api::status::{Phase, TaskStatus};
 use tern_agent_api::{admin, core};
 
 use super::job::{give_up, JobState};
+use super::node_inputs::NodeInputs;
 use super::outputs::collect_outputs;
 use super::poll::poll;
 use super::signal::{self, Interrupt, RunSignal};
@@ -71,7 +71,7 @@ impl From<tern_agent_api::datastore::DataStoreError> for Stop {
 pub(crate) struct NodeCtx {
     pub run: Arc<RunCtx>,
     pub node: Arc<CompiledNode>,
-    pub inputs: core::LiteralMap,
+    pub inputs: NodeInputs,
 }
 
 impl NodeCtx {
@@ -82,15 +82,17 @@ impl NodeCtx {
 
     /// The node's template as propeller would send it for this attempt: container
     /// placeholders rendered (see `render`).
-    fn rendered_template(&self, attempt: u32) -> core::TaskTemplate {
+    fn rendered_template(&self, attempt: u32) -> Result<core::TaskTemplate, AgentError> {
         let mut template = self.node.template.clone();
-        let paths = render::AttemptPaths {
-            prefix: self.output_prefix(attempt),
-            previous: attempt.checked_sub(1).map(|a| self.output_prefix(a)),
-            unique_key: render::unique_key(&self.run.execution_id, &self.node.id, attempt),
-        };
-        render::render_container(&mut template, &paths, &self.inputs);
-        template
+        if template_is_container(&template) {
+            let paths = render::AttemptPaths {
+                prefix: self.output_prefix(attempt),
+                previous: attempt.checked_sub(1).map(|a| self.output_prefix(a)),
+                unique_key: render::unique_key(&self.run.execution_id, &self.node.id, attempt),
+            };
+            render::render_container(&mut template, &paths, &self.inputs.decode()?);
+        }
+        Ok(template)
     }
 
     /// The client that owns the attempt's job: the one recorded with it when resuming
@@ -277,21 +279,23 @@ async fn execute(
     }
     // The one copy of the request, kept only until the agent returns a handle (to re-issue
     // it while unanswered): an in-flight attempt holds no template.
-    let build_request = || admin::CreateTaskRequest {
-        inputs: Some(cx.inputs.clone()),
-        template: Some(cx.rendered_template(attempt).into()),
-        output_prefix: prefix.clone(),
-        task_execution_metadata: Some(metadata.clone().into()),
+    let build_request = || {
+        Ok(admin::CreateTaskRequest {
+            inputs: Some(cx.inputs.decode()?),
+            template: Some(cx.rendered_template(attempt)?.into()),
+            output_prefix: prefix.clone(),
+            task_execution_metadata: Some(metadata.clone().into()),
+        })
     };
     if !sync && job.meta.is_none() {
-        job.create = Some(build_request());
+        job.create = Some(build_request()?);
     }
     signal::check(&run.signal)?;
     if !matches!(start, NodeStart::Resume { .. }) {
         // Propeller writes inputs.pb for container tasks, whose command line names it
         // (`{{.input}}`); other agents get their inputs in the request.
         if template_is_container(&node.template) {
-            run.data.write(&join_uri(&prefix, "inputs.pb"), Bytes::from(cx.inputs.encode_to_vec())).await?;
+            run.data.write(&join_uri(&prefix, "inputs.pb"), cx.inputs.encoded()).await?;
         }
         let attempt_row = NewAttempt {
             execution_id: &run.execution_id,
@@ -315,12 +319,12 @@ async fn execute(
     let status = if sync {
         emit_running(cx, attempt, String::new()).await;
         let header = admin::CreateRequestHeader {
-            template: Some(cx.rendered_template(attempt).into()),
+            template: Some(cx.rendered_template(attempt)?.into()),
             output_prefix: prefix.clone(),
             task_execution_metadata: Some(metadata.into()),
             max_dataset_size_bytes: 0,
         };
-        TaskStatus::from_resource(client.execute_task_sync(header, cx.inputs.clone()).await?)
+        TaskStatus::from_resource(client.execute_task_sync(header, cx.inputs.decode()?).await?)
     } else {
         let meta = match &job.meta {
             Some(meta) => meta.clone(),
@@ -367,7 +371,7 @@ async fn create(
     client: &Arc<dyn AgentClient>,
     attempt: u32,
     job: &mut JobState,
-    build_request: &(dyn Fn() -> admin::CreateTaskRequest + Sync),
+    build_request: &(dyn Fn() -> Result<admin::CreateTaskRequest, AgentError> + Sync),
 ) -> Result<Vec<u8>, Stop> {
     // The first try sends the kept request itself (it is large: no copy on the common path).
     // Unless the agent answered, the guard keeps a copy again, also when the attempt's
@@ -384,7 +388,7 @@ async fn create(
         kept.job.maybe_created = true;
         let req = match first.take() {
             Some(req) => req,
-            None => kept.job.create.get_or_insert_with(build_request).clone(),
+            None => kept.restore()?.clone(),
         };
         match client.create_task(req).await {
             Ok(meta) => {
@@ -392,7 +396,7 @@ async fn create(
                 return Ok(meta);
             }
             Err(e) if e.is_retryable() => {
-                kept.restore();
+                kept.restore()?;
                 ambiguous = true;
                 if n == 0 {
                     emit_running(cx, attempt, format!("CreateTask not answered, re-issuing: {}", e.message)).await;
@@ -412,22 +416,24 @@ async fn create(
 /// Puts the CreateTask request back into the job unless the agent answered it.
 struct KeepRequest<'a> {
     job: &'a mut JobState,
-    build: &'a (dyn Fn() -> admin::CreateTaskRequest + Sync),
+    build: &'a (dyn Fn() -> Result<admin::CreateTaskRequest, AgentError> + Sync),
     answered: bool,
 }
 
 impl KeepRequest<'_> {
-    fn restore(&mut self) {
+    fn restore(&mut self) -> Result<&admin::CreateTaskRequest, AgentError> {
         if self.job.create.is_none() {
-            self.job.create = Some((self.build)());
+            self.job.create = Some((self.build)()?);
         }
+        self.job.create.as_ref().ok_or_else(|| AgentError::internal(codes::NODE_INTERNAL, "no CreateTask request"))
     }
 }
 
 impl Drop for KeepRequest<'_> {
     fn drop(&mut self) {
         if !self.answered {
-            self.restore();
+            // Without a request, give_up reports the job as unconfirmed (TERN-E314).
+            let _ = self.restore();
         }
     }
 }

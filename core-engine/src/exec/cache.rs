@@ -104,7 +104,14 @@ impl CacheRun {
 /// `cache_serializable` task, once this node holds the key's reservation: meanwhile it waits
 /// for the holder's result).
 pub(crate) async fn lookup_or_reserve(cx: &NodeCtx, start: &NodeStart) -> Lookup {
-    let Some(key) = CacheKey::compute(&cx.node.template, &cx.inputs) else { return Lookup::Run(CacheRun::uncached()) };
+    let inputs = match cx.inputs.decode() {
+        Ok(inputs) => inputs,
+        Err(e) => {
+            tracing::warn!(node = %cx.node.id, error = %e, "no cache key: running the task");
+            return Lookup::Run(CacheRun::uncached());
+        }
+    };
+    let Some(key) = CacheKey::compute(&cx.node.template, &inputs) else { return Lookup::Run(CacheRun::uncached()) };
     let run = &cx.run;
     let owner = format!("{}/{}", run.execution_id, cx.node.id);
     let attempt = match start {

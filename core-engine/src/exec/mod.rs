@@ -14,6 +14,7 @@ mod identity;
 pub mod inputs;
 mod job;
 pub(crate) mod node;
+mod node_inputs;
 mod outputs;
 mod poll;
 mod render;

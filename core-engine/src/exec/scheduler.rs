@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use super::attempt::NodeCtx;
 use super::node::{run_node, NodeEnd, NodeHistory};
+use super::node_inputs::NodeInputs;
 use super::signal::RunSignal;
 use super::{NodeStart, RunCtx};
 use crate::compile::{BindingSource, CompiledNode, CompiledWorkflow};
@@ -157,7 +158,8 @@ pub(crate) async fn schedule(
                 };
                 match assemble_inputs(&wf.nodes[i], wf_inputs, &outputs) {
                     Ok(inputs) => {
-                        let cx = NodeCtx { run: run.clone(), node: wf.nodes[i].clone(), inputs };
+                        let cx =
+                            NodeCtx { run: run.clone(), node: wf.nodes[i].clone(), inputs: NodeInputs::new(&inputs) };
                         let handle = running.spawn(async move { (i, run_node(cx, start, history).await) });
                         running_ids.insert(handle.id(), i);
                     }
@@ -175,7 +177,7 @@ pub(crate) async fn schedule(
             let node = &wf.nodes[i];
             match assemble_inputs(node, wf_inputs, &outputs) {
                 Ok(inputs) => {
-                    let cx = NodeCtx { run: run.clone(), node: node.clone(), inputs };
+                    let cx = NodeCtx { run: run.clone(), node: node.clone(), inputs: NodeInputs::new(&inputs) };
                     let handle = running.spawn(async move { (i, run_node(cx, start, history).await) });
                     running_ids.insert(handle.id(), i);
                 }
