@@ -288,7 +288,7 @@ async fn execute(
         })
     };
     if !sync && job.meta.is_none() {
-        job.create = Some(build_request()?);
+        job.create = Some(Box::new(build_request()?));
     }
     signal::check(&run.signal)?;
     if !matches!(start, NodeStart::Resume { .. }) {
@@ -387,7 +387,7 @@ async fn create(
     loop {
         kept.job.maybe_created = true;
         let req = match first.take() {
-            Some(req) => req,
+            Some(req) => *req,
             None => kept.restore()?.clone(),
         };
         match client.create_task(req).await {
@@ -423,9 +423,9 @@ struct KeepRequest<'a> {
 impl KeepRequest<'_> {
     fn restore(&mut self) -> Result<&admin::CreateTaskRequest, AgentError> {
         if self.job.create.is_none() {
-            self.job.create = Some((self.build)()?);
+            self.job.create = Some(Box::new((self.build)()?));
         }
-        self.job.create.as_ref().ok_or_else(|| AgentError::internal(codes::NODE_INTERNAL, "no CreateTask request"))
+        self.job.create.as_deref().ok_or_else(|| AgentError::internal(codes::NODE_INTERNAL, "no CreateTask request"))
     }
 }
 

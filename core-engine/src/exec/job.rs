@@ -24,7 +24,7 @@ pub(crate) struct JobState {
     /// A CreateTask may have reached the agent without its answer reaching us.
     pub maybe_created: bool,
     /// The CreateTask request, kept to re-issue it (attach).
-    pub create: Option<admin::CreateTaskRequest>,
+    pub create: Option<Box<admin::CreateTaskRequest>>,
 }
 
 impl JobState {
@@ -75,7 +75,7 @@ async fn attach(cx: &NodeCtx, client: &Arc<dyn AgentClient>, job: &JobState) -> 
     let started = Instant::now();
     let mut n = 0;
     loop {
-        match client.create_task(req.clone()).await {
+        match client.create_task(req.as_ref().clone()).await {
             Ok(meta) => return Ok(Some(meta)),
             Err(e) if !e.is_retryable() => return Ok(None),
             Err(e) if started.elapsed() >= cfg.confirm_for => return Err(e),
