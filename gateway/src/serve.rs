@@ -21,6 +21,7 @@ use tonic::transport::ServerTlsConfig;
 use tonic_health::ServingStatus;
 
 use crate::error::GatewayError;
+use crate::metrics::GatewayMetrics;
 use crate::overload::{drain, Overload, OverloadLayer, ServerLimits};
 use crate::security::Authenticator;
 use crate::Gateway;
@@ -67,6 +68,8 @@ pub struct ServeOptions {
     pub max_message_bytes: Option<usize>,
     /// In-flight limit, call deadline, drain deadline.
     pub limits: ServerLimits,
+    /// Where the overload layer counts (unset: counted nowhere).
+    pub metrics: Option<Arc<GatewayMetrics>>,
 }
 
 /// Serves `agents` on `addr` (`host:port`; port 0 picks a free one), plaintext, no auth.
@@ -81,6 +84,7 @@ pub async fn serve_gateway(gateway: &Gateway, addr: &str) -> Result<ServeHandle,
         authenticator: gateway.authenticator.clone(),
         max_message_bytes: Some(gateway.max_message_bytes),
         limits: gateway.limits,
+        metrics: Some(gateway.metrics.clone()),
     };
     serve_with(gateway.router.clone(), addr, options).await
 }
@@ -125,7 +129,8 @@ pub async fn serve_with(agents: Arc<dyn AgentClient>, addr: &str, options: Serve
         .with_max_request_bytes(options.max_message_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES));
     let gate = Gate(options.authenticator.clone());
     options.limits.check().map_err(GatewayError::Transport)?;
-    let overload = Overload::new(options.limits);
+    let series = options.metrics.as_ref().map(|m| m.server_series()).unwrap_or_default();
+    let overload = Overload::new(options.limits, series);
     let (tx, rx) = oneshot::channel::<()>();
     let drain_state = overload.clone();
     // The listener stays open until this resolves: during the drain new connections can

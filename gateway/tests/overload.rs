@@ -6,6 +6,7 @@ use std::time::Duration;
 use tern_agent_api::error::ErrorClass;
 use tern_agent_api::grpc_client::{ClientTimeouts, GrpcAgentClient};
 use tern_agent_api::prelude::*;
+use tern_gateway::metrics::GatewayMetrics;
 use tern_gateway::overload::ServerLimits;
 use tern_gateway::serve::{serve_with, ServeOptions};
 use tern_gateway::ServeHandle;
@@ -33,13 +34,24 @@ impl SyncAgent for Sleeper {
     }
 }
 
-async fn serve_sleepers(dir: &std::path::Path, limits: ServerLimits) -> ServeHandle {
+async fn serve_sleepers(dir: &std::path::Path, limits: ServerLimits) -> (ServeHandle, Arc<GatewayMetrics>) {
     let mut registry = AgentRegistry::new();
     for (task_type, takes) in [("quick", Duration::from_millis(300)), ("stuck", Duration::from_secs(3600))] {
         registry.register_sync(Arc::new(Sleeper { task_type, takes })).unwrap();
     }
     let agents: Arc<dyn AgentClient> = Arc::new(InProcessClient::new(Arc::new(registry), AgentServices::local(dir)));
-    serve_with(agents, "127.0.0.1:0", ServeOptions { limits, ..Default::default() }).await.unwrap()
+    let metrics = Arc::new(GatewayMetrics::new());
+    let options = ServeOptions { limits, metrics: Some(metrics.clone()), ..Default::default() };
+    (serve_with(agents, "127.0.0.1:0", options).await.unwrap(), metrics)
+}
+
+/// The value of one series in the metrics text.
+fn metric(metrics: &GatewayMetrics, series: &str) -> f64 {
+    let text = metrics.encode();
+    let line = text.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '));
+    line.and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{series} in\n{text}"))
 }
 
 fn header(task_type: &str) -> admin::CreateRequestHeader {
@@ -66,7 +78,8 @@ fn limits(max_in_flight: usize, call_timeout: Duration, drain_timeout: Duration)
 #[tokio::test]
 async fn a_flood_beyond_the_limit_is_answered_ok_or_resource_exhausted_with_a_retry_hint() {
     let dir = tempfile::tempdir().unwrap();
-    let handle = serve_sleepers(dir.path(), limits(2, Duration::from_secs(60), Duration::from_secs(5))).await;
+    let (handle, metrics) =
+        serve_sleepers(dir.path(), limits(2, Duration::from_secs(60), Duration::from_secs(5))).await;
     let addr = handle.local_addr.to_string();
     let c = client(&addr);
     let calls = (0..20).map(|_| {
@@ -92,6 +105,8 @@ async fn a_flood_beyond_the_limit_is_answered_ok_or_resource_exhausted_with_a_re
     }
     assert_eq!(ok + refused, 20);
     assert!(ok >= 2 && refused >= 1, "ok {ok}, refused {refused}");
+    assert_eq!(metric(&metrics, r#"tern_server_calls_shed_total{reason="max_in_flight"}"#), refused as f64);
+    assert_eq!(metric(&metrics, "tern_server_calls_in_flight"), 0.0);
     // Health is outside the limit, and the slots come back.
     assert_eq!(health(&addr).await, ServingStatus::Serving as i32);
     assert_eq!(c.execute_task_sync(header("quick"), Default::default()).await.unwrap().phase, Phase::Succeeded as i32);
@@ -101,12 +116,14 @@ async fn a_flood_beyond_the_limit_is_answered_ok_or_resource_exhausted_with_a_re
 #[tokio::test]
 async fn a_call_past_the_gateways_deadline_ends_deadline_exceeded_and_frees_its_slot() {
     let dir = tempfile::tempdir().unwrap();
-    let handle = serve_sleepers(dir.path(), limits(1, Duration::from_millis(500), Duration::from_secs(5))).await;
+    let (handle, metrics) =
+        serve_sleepers(dir.path(), limits(1, Duration::from_millis(500), Duration::from_secs(5))).await;
     let c = client(&handle.local_addr.to_string());
     let err = c.execute_task_sync(header("stuck"), Default::default()).await.unwrap_err();
     assert_eq!(err.class, ErrorClass::DeadlineExceeded, "{err}");
     assert_eq!(err.code, codes::DEADLINE_EXCEEDED, "{err}");
     assert!(err.message.contains("0.5s") && err.message.contains("call_timeout"), "{err}");
+    assert_eq!(metric(&metrics, r#"tern_server_calls_shed_total{reason="deadline"}"#), 1.0);
     // The only slot is free again.
     assert_eq!(c.execute_task_sync(header("quick"), Default::default()).await.unwrap().phase, Phase::Succeeded as i32);
     handle.shutdown().await.unwrap();
@@ -115,7 +132,8 @@ async fn a_call_past_the_gateways_deadline_ends_deadline_exceeded_and_frees_its_
 #[tokio::test]
 async fn shutdown_turns_health_not_serving_refuses_new_calls_and_ends_calls_past_the_drain_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let handle = serve_sleepers(dir.path(), limits(8, Duration::from_secs(3600), Duration::from_secs(2))).await;
+    let (handle, metrics) =
+        serve_sleepers(dir.path(), limits(8, Duration::from_secs(3600), Duration::from_secs(2))).await;
     let addr = handle.local_addr.to_string();
     let c = client(&addr);
     assert_eq!(health(&addr).await, ServingStatus::Serving as i32);
@@ -147,6 +165,8 @@ async fn shutdown_turns_health_not_serving_refuses_new_calls_and_ends_calls_past
     assert_eq!((err.class, err.code.as_ref()), (ErrorClass::Unavailable, "TERN-G041"), "{err}");
     assert!(err.message.contains("gateway shutting down (drain deadline 2s passed)"), "{err}");
     shutdown.await.unwrap().unwrap();
+    assert_eq!(metric(&metrics, r#"tern_server_calls_shed_total{reason="drain_deadline"}"#), 1.0);
+    assert_eq!(metric(&metrics, r#"tern_server_calls_shed_total{reason="draining"}"#), 1.0);
     // The listener is closed.
     assert!(client(&addr).list_agents().await.unwrap_err().is_retryable());
 }
@@ -154,7 +174,8 @@ async fn shutdown_turns_health_not_serving_refuses_new_calls_and_ends_calls_past
 #[tokio::test]
 async fn calls_that_finish_within_the_drain_deadline_succeed() {
     let dir = tempfile::tempdir().unwrap();
-    let handle = serve_sleepers(dir.path(), limits(8, Duration::from_secs(3600), Duration::from_secs(30))).await;
+    let (handle, _metrics) =
+        serve_sleepers(dir.path(), limits(8, Duration::from_secs(3600), Duration::from_secs(30))).await;
     let c = client(&handle.local_addr.to_string());
     let quick: Vec<_> = (0..4)
         .map(|_| {

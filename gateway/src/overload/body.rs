@@ -6,22 +6,23 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::OwnedSemaphorePermit;
 use tonic::Status;
+
+use super::Slot;
 
 type Stop = Pin<Box<dyn Future<Output = Status> + Send>>;
 
 pub(crate) struct GuardedBody {
     inner: tonic::body::Body,
     /// Freed when hyper drops the body: the reply is sent or the stream reset.
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
     /// Resolves to the status that ends the reply early.
     stop: Stop,
     done: bool,
 }
 
 impl GuardedBody {
-    pub(crate) fn new(inner: tonic::body::Body, slot: OwnedSemaphorePermit, stop: Stop) -> Self {
+    pub(crate) fn new(inner: tonic::body::Body, slot: Slot, stop: Stop) -> Self {
         Self { inner, _slot: slot, stop, done: false }
     }
 }

@@ -69,9 +69,11 @@ where
         }
         let state = self.state.clone();
         if state.is_draining() {
+            state.series.refused_draining.inc();
             return Box::pin(async { Ok(status::draining().into_http()) });
         }
         let Some(slot) = state.admit() else {
+            state.series.refused_full.inc();
             tracing::debug!(path = request.uri().path(), "refused: max_in_flight reached");
             let max = state.limits.max_in_flight;
             return Box::pin(async move { Ok(status::full(max).into_http()) });
@@ -83,16 +85,29 @@ where
             tokio::select! {
                 response = inner.call(request) => {
                     let drain_timeout = state.limits.drain_timeout;
+                    let series = state.series.clone();
                     let stop = Box::pin(async move {
                         tokio::select! {
-                            _ = tokio::time::sleep_until(until) => status::deadline(after, by_server),
-                            _ = cut => status::drain_deadline(drain_timeout),
+                            _ = tokio::time::sleep_until(until) => {
+                                series.deadline.inc();
+                                status::deadline(after, by_server)
+                            }
+                            _ = cut => {
+                                series.drain_deadline.inc();
+                                status::drain_deadline(drain_timeout)
+                            }
                         }
                     });
                     Ok(response?.map(|body| Body::new(GuardedBody::new(body, slot, stop))))
                 }
-                _ = tokio::time::sleep_until(until) => Ok(status::deadline(after, by_server).into_http()),
-                _ = state.cut_signal() => Ok(status::drain_deadline(state.limits.drain_timeout).into_http()),
+                _ = tokio::time::sleep_until(until) => {
+                    state.series.deadline.inc();
+                    Ok(status::deadline(after, by_server).into_http())
+                }
+                _ = state.cut_signal() => {
+                    state.series.drain_deadline.inc();
+                    Ok(status::drain_deadline(state.limits.drain_timeout).into_http())
+                }
             }
         })
     }

@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
+use crate::metrics::ServerSeries;
+
 pub use layer::OverloadLayer;
 
 /// The `[server]` settings this module enforces.
@@ -83,23 +85,34 @@ pub(crate) struct Overload {
     draining: AtomicBool,
     /// Turns `true` when the drain deadline passes: every call still in flight ends.
     cut: watch::Sender<bool>,
+    series: ServerSeries,
+}
+
+/// One call's `max_in_flight` slot; dropping it frees the slot.
+pub(crate) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    in_flight: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.in_flight.dec();
+    }
 }
 
 impl Overload {
-    pub(crate) fn new(mut limits: ServerLimits) -> Arc<Self> {
+    pub(crate) fn new(mut limits: ServerLimits, series: ServerSeries) -> Arc<Self> {
         limits.max_in_flight = limits.max_in_flight.clamp(1, MAX_MAX_IN_FLIGHT);
         let (cut, _) = watch::channel(false);
-        Arc::new(Self {
-            limits,
-            slots: Arc::new(Semaphore::new(limits.max_in_flight)),
-            draining: AtomicBool::new(false),
-            cut,
-        })
+        let slots = Arc::new(Semaphore::new(limits.max_in_flight));
+        Arc::new(Self { limits, slots, draining: AtomicBool::new(false), cut, series })
     }
 
     /// A slot for one call, or `None` when all are taken.
-    fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.slots.clone().try_acquire_owned().ok()
+    fn admit(&self) -> Option<Slot> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        self.series.in_flight.inc();
+        Some(Slot { _permit: permit, in_flight: self.series.in_flight.clone() })
     }
 
     fn is_draining(&self) -> bool {
