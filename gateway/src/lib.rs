@@ -6,6 +6,7 @@
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod overload;
 pub mod plugins;
 pub mod registry;
 pub mod routing;
@@ -74,6 +75,8 @@ pub struct Gateway {
     pub authenticator: Option<security::Authenticator>,
     pub tls: Option<tonic::transport::ServerTlsConfig>,
     pub max_message_bytes: usize,
+    /// `[server] max_in_flight`, `call_timeout`, `drain_timeout`.
+    pub limits: overload::ServerLimits,
 }
 
 impl Gateway {
@@ -109,6 +112,7 @@ impl Gateway {
             authenticator,
             tls,
             max_message_bytes: config.server.max_message_bytes,
+            limits: config.server.limits(),
         })
     }
 

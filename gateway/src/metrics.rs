@@ -8,8 +8,9 @@
 //! (a histogram here; a summary in flytekit) and `flyte_connector_input_literal_bytes{task_type}`.
 //! Tern's own add every RPC and the exact status: `tern_requests_total{rpc,task_type,status}`,
 //! `tern_request_duration_seconds{rpc,task_type}`, `tern_requests_in_flight{rpc}`,
-//! `tern_agent_tasks{agent,state}` (running/queued tasks per agent) and
-//! `tern_route_endpoint_healthy{group,endpoint,region}`.
+//! `tern_agent_tasks{agent,state}` (running/queued tasks per agent),
+//! `tern_route_endpoint_healthy{group,endpoint,region}`, and the server's overload layer:
+//! `tern_server_calls_in_flight` and `tern_server_calls_shed_total{reason}`.
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -68,6 +69,27 @@ struct AgentState {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Reason {
+    reason: &'static str,
+}
+
+/// The series the server's overload layer updates (clones share them). Its refusals
+/// never reach the agent services, so `tern_requests_total` does not count them.
+#[derive(Clone, Default)]
+pub struct ServerSeries {
+    /// Calls holding a `max_in_flight` slot.
+    pub in_flight: Gauge,
+    /// Refused: every slot taken.
+    pub refused_full: Counter,
+    /// Refused: the gateway is draining.
+    pub refused_draining: Counter,
+    /// Ended at the call's deadline.
+    pub deadline: Counter,
+    /// Ended at the drain deadline.
+    pub drain_deadline: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabels {
     group: String,
     endpoint: String,
@@ -98,6 +120,7 @@ pub struct GatewayMetrics {
     ok_series: [SeriesCache; 8],
     input_bytes_cache: std::sync::RwLock<std::collections::HashMap<String, Histogram>>,
     in_flight_by_rpc: [Gauge; 8],
+    server: ServerSeries,
 }
 
 impl std::fmt::Debug for GatewayMetrics {
@@ -268,7 +291,20 @@ impl GatewayMetrics {
         registry.register("tern_agent_tasks", "Tasks holding (running) or waiting for (queued) an agent's slot on this gateway", agent_tasks.clone());
         registry.register("tern_route_endpoint_healthy", "1 when a group endpoint takes new creates (health checks, ejection)", endpoint_healthy.clone());
         let in_flight_by_rpc = RPCS.map(|rpc| in_flight.get_or_create(&Rpc { rpc }).clone());
+        let server_in_flight = Gauge::default();
+        let shed = Family::<Reason, Counter>::default();
+        registry.register("tern_server_calls_in_flight", "Calls holding one of [server] max_in_flight slots", server_in_flight.clone());
+        registry.register("tern_server_calls_shed", "Calls the server refused or ended: max_in_flight, draining, deadline, drain_deadline", shed.clone());
+        let reason = |reason| shed.get_or_create(&Reason { reason }).clone();
+        let server = ServerSeries {
+            in_flight: server_in_flight,
+            refused_full: reason("max_in_flight"),
+            refused_draining: reason("draining"),
+            deadline: reason("deadline"),
+            drain_deadline: reason("drain_deadline"),
+        };
         Self {
+            server,
             ok_series: Default::default(),
             input_bytes_cache: Default::default(),
             in_flight_by_rpc,
@@ -282,6 +318,11 @@ impl GatewayMetrics {
             agent_tasks,
             endpoint_healthy,
         }
+    }
+
+    /// The series of the server's overload layer.
+    pub fn server_series(&self) -> ServerSeries {
+        self.server.clone()
     }
 
     /// The handle agents register their own metrics with (same registry).

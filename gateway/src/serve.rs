@@ -1,12 +1,14 @@
-//! Binds the listener and serves the agent services, health and reflection, with a
-//! graceful shutdown: on shutdown health turns NOT_SERVING, the listener closes (new
-//! connections are refused) and in-flight calls are allowed to finish.
+//! Binds the listener and serves the agent services, health and reflection, behind the
+//! overload layer (`[server] max_in_flight`, `call_timeout`), with a bounded drain on
+//! shutdown: health turns NOT_SERVING, new calls are refused, in-flight calls get until
+//! `drain_timeout`, then the listener closes (see [`crate::overload`]).
 //!
 //! With TLS configured every connection is TLS (plaintext clients fail their handshake);
 //! with tokens configured every agent and reflection call needs one, while health stays
 //! open for load balancers and kubelet probes.
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tern_agent_api::client::AgentClient;
 use tern_agent_api::server::{AgentGrpcService, DEFAULT_MAX_REQUEST_BYTES, SERVICE_NAMES};
@@ -19,6 +21,8 @@ use tonic::transport::ServerTlsConfig;
 use tonic_health::ServingStatus;
 
 use crate::error::GatewayError;
+use crate::metrics::GatewayMetrics;
+use crate::overload::{drain, Overload, OverloadLayer, ServerLimits};
 use crate::security::Authenticator;
 use crate::Gateway;
 
@@ -27,15 +31,26 @@ pub struct ServeHandle {
     pub local_addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), GatewayError>>,
+    /// The longest a shutdown may take (the drain and its graces).
+    shutdown_bound: Duration,
 }
 
 impl ServeHandle {
-    /// Stops accepting, waits for in-flight calls, returns the server's result.
+    /// Drains (health NOT_SERVING, new calls refused, in-flight calls finish or are ended
+    /// at `drain_timeout`), closes the listener, returns the server's result. Connections
+    /// still open after that (a client holding a health watch) are left behind.
     pub async fn shutdown(mut self) -> Result<(), GatewayError> {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.wait().await
+        match tokio::time::timeout(self.shutdown_bound, &mut self.task).await {
+            Ok(done) => done.map_err(|e| GatewayError::Transport(e.to_string()))?,
+            Err(_) => {
+                tracing::warn!("connections still open after the drain: stopping without them");
+                self.task.abort();
+                Ok(())
+            }
+        }
     }
 
     /// Waits until the server stops on its own (an error).
@@ -51,6 +66,10 @@ pub struct ServeOptions {
     pub authenticator: Option<Authenticator>,
     /// Largest decoded request (default 16 MiB).
     pub max_message_bytes: Option<usize>,
+    /// In-flight limit, call deadline, drain deadline.
+    pub limits: ServerLimits,
+    /// Where the overload layer counts (unset: counted nowhere).
+    pub metrics: Option<Arc<GatewayMetrics>>,
 }
 
 /// Serves `agents` on `addr` (`host:port`; port 0 picks a free one), plaintext, no auth.
@@ -64,6 +83,8 @@ pub async fn serve_gateway(gateway: &Gateway, addr: &str) -> Result<ServeHandle,
         tls: gateway.tls.clone(),
         authenticator: gateway.authenticator.clone(),
         max_message_bytes: Some(gateway.max_message_bytes),
+        limits: gateway.limits,
+        metrics: Some(gateway.metrics.clone()),
     };
     serve_with(gateway.router.clone(), addr, options).await
 }
@@ -107,21 +128,23 @@ pub async fn serve_with(agents: Arc<dyn AgentClient>, addr: &str, options: Serve
     let service = AgentGrpcService::new(agents)
         .with_max_request_bytes(options.max_message_bytes.unwrap_or(DEFAULT_MAX_REQUEST_BYTES));
     let gate = Gate(options.authenticator.clone());
+    options.limits.check().map_err(GatewayError::Transport)?;
+    let series = options.metrics.as_ref().map(|m| m.server_series()).unwrap_or_default();
+    let overload = Overload::new(options.limits, series);
     let (tx, rx) = oneshot::channel::<()>();
-    let shutdown_reporter = reporter.clone();
+    let drain_state = overload.clone();
+    // The listener stays open until this resolves: during the drain new connections can
+    // still read health (NOT_SERVING) and are refused calls with a clear status.
     let on_shutdown = async move {
         let _ = rx.await;
-        shutdown_reporter.set_service_status("", ServingStatus::NotServing).await;
-        for name in SERVICE_NAMES {
-            shutdown_reporter.set_service_status(name, ServingStatus::NotServing).await;
-        }
-        tracing::info!("shutting down: refusing new connections, finishing in-flight calls");
+        drain::drain(&drain_state, &reporter).await;
+        tracing::info!("shutting down: closing the listener");
     };
     let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
     if let Some(tls) = options.tls {
         builder = builder.tls_config(tls).map_err(|e| GatewayError::Tls(e.to_string()))?;
     }
-    let mut router = builder.add_service(health);
+    let mut router = builder.layer(OverloadLayer::new(overload)).add_service(health);
     // Without tokens, no interceptor layer at all (it costs on every call).
     router = match gate.0.is_some() {
         true => router
@@ -143,5 +166,6 @@ pub async fn serve_with(agents: Arc<dyn AgentClient>, addr: &str, options: Serve
             .await
             .map_err(|e| GatewayError::Transport(e.to_string()))
     });
-    Ok(ServeHandle { local_addr, shutdown: Some(tx), task })
+    let shutdown_bound = drain::shutdown_bound(options.limits.drain_timeout);
+    Ok(ServeHandle { local_addr, shutdown: Some(tx), task, shutdown_bound })
 }

@@ -39,11 +39,23 @@ pub async fn run(addr: Option<String>, config_path: Option<PathBuf>, metrics_add
     };
     announce(&config, &gateway, handle.local_addr);
     stop.await;
-    eprintln!("tern serve: shutting down");
+    // Handlers for a second signal, installed before the drain starts.
+    let again = shutdown_signal();
+    eprintln!(
+        "tern serve: shutting down: health NOT_SERVING, new calls refused, in-flight calls have {:?} (drain_timeout; a second signal stops at once)",
+        config.server.drain_timeout
+    );
+    let result = tokio::select! {
+        r = handle.shutdown() => r,
+        _ = again => {
+            eprintln!("tern serve: second signal: stopping without waiting for in-flight calls");
+            Ok(())
+        }
+    };
     if let Some(task) = metrics_server {
         task.abort();
     }
-    match handle.shutdown().await {
+    match result {
         Ok(()) => Exit::Ok,
         Err(e) => fail(Exit::System, e),
     }
@@ -57,6 +69,11 @@ fn announce(config: &GatewayConfig, gateway: &Gateway, addr: SocketAddr) {
         if gateway.tls.is_some() { "TLS" } else { "plaintext" },
         if gateway.authenticator.is_some() { "bearer tokens required" } else { "no authentication" },
         config.origin.describe()
+    );
+    let limits = &gateway.limits;
+    eprintln!(
+        "  at most {} calls in flight (then RESOURCE_EXHAUSTED), each at most {:?} (call_timeout); drain on shutdown: {:?}",
+        limits.max_in_flight, limits.call_timeout, limits.drain_timeout
     );
     eprintln!("  {:<10} {:<28} {:<6} {:<14} SOURCE", "AGENT", "TASK TYPES", "MODE", "CONCURRENCY");
     for a in &built.served {

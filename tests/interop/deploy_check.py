@@ -11,7 +11,8 @@ object, so a failing test says what to fix. What is checked:
 - every `file:` secret reference and file path of the config is inside a mount of the right Secret key, every
   `env:` reference is a variable of the container (and its secretKeyRef exists), every directory Tern writes is
   on a writable volume (the root filesystem is read-only);
-- security context, resources, grace period longer than the longest call in flight, one replica for agents
+- security context, resources, `[server] drain_timeout` at least the longest call in flight and the grace period
+  longer than preStop + drain_timeout + 3 s (the drain's own graces), one replica for agents
   whose jobs live in the process;
 - tern-gateway's [groups] URLs name Services of the kustomization on the right port, with a token the backend
   accepts; FlytePropeller's endpoints name the Services (k8s://svc.ns:port with the container port), `insecure`
@@ -594,6 +595,14 @@ class Checker:
             if grace <= pre_stop + bound:
                 self.problem(f"{g.deployment.ref}: terminationGracePeriodSeconds {grace} <= preStop {pre_stop}s + the "
                              f"longest call in flight {bound:g}s: calls would be killed during a rollout")
+            drain = parse_duration(g.effective.get("server", {}).get("drain_timeout", "20s"))
+            if drain < bound:
+                self.problem(f"{g.config_file}: [server] drain_timeout {drain:g}s < the longest call in flight "
+                             f"{bound:g}s: such calls would be ended UNAVAILABLE during a rollout")
+            # Tern's shutdown takes at most drain_timeout + 3 s (docs/gateway.md, Shutdown).
+            if grace <= pre_stop + drain + 3:
+                self.problem(f"{g.deployment.ref}: terminationGracePeriodSeconds {grace} <= preStop {pre_stop}s + "
+                             f"drain_timeout {drain:g}s + 3s: the kubelet would kill Tern mid-drain")
 
     def check_group_endpoints(self) -> None:
         for g in self.groups:

@@ -22,6 +22,7 @@ pub mod show;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tern_agent_api::factory::StandardEnv;
@@ -29,6 +30,7 @@ use tern_agent_api::factory::StandardEnv;
 pub use env::{Env, EnvOverride};
 
 use crate::error::GatewayError;
+use crate::overload::{self, ServerLimits};
 use crate::routing::config::{GroupConfig, RouteConfig};
 use crate::security::auth::AuthConfig;
 use crate::security::client::ClientConfig;
@@ -112,6 +114,25 @@ pub struct ServerConfig {
     /// Key that signs the handles (`resource_meta`) this gateway issues, so they cannot be
     /// altered to reach another project or endpoint. Same key on every replica.
     pub handle_key: Option<tern_agent_api::secrets::SecretRef>,
+    /// Calls served at once (every service but health); beyond: RESOURCE_EXHAUSTED.
+    pub max_in_flight: usize,
+    /// The longest a call may take; a client's shorter `grpc-timeout` wins.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// How long in-flight calls may finish on SIGTERM/SIGINT before they are ended.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// The settings the overload layer and the drain enforce.
+    pub fn limits(&self) -> ServerLimits {
+        ServerLimits {
+            max_in_flight: self.max_in_flight,
+            call_timeout: self.call_timeout,
+            drain_timeout: self.drain_timeout,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -122,6 +143,9 @@ impl Default for ServerConfig {
             tls: None,
             region: None,
             handle_key: None,
+            max_in_flight: overload::DEFAULT_MAX_IN_FLIGHT,
+            call_timeout: overload::DEFAULT_CALL_TIMEOUT,
+            drain_timeout: overload::DEFAULT_DRAIN_TIMEOUT,
         }
     }
 }
@@ -256,6 +280,7 @@ impl GatewayConfig {
         let mut store = toml::Table::try_from(&config.data_store).map_err(|e| invalid(e.to_string()))?;
         apply_standard_env(&mut store, DATA_STORE_ENV, &env);
         config.data_store = toml::Value::Table(store).try_into().map_err(|e: toml::de::Error| invalid(e.message().to_owned()))?;
+        config.server.limits().check().map_err(invalid)?;
         config.origin = Origin { file: path.map(Path::to_owned), env, overrides };
         Ok(config)
     }
@@ -310,6 +335,16 @@ mod tests {
         let c = GatewayConfig::parse_with_env(text, Some(Path::new("t.toml")), e).unwrap();
         assert_eq!(c.engine.state.as_deref(), Some("postgres://tern@db:5432/tern"));
         assert!(GatewayConfig::parse("[engine]\nstate_dir = \"x\"\n", Path::new("t")).is_err());
+    }
+
+    #[test]
+    fn server_limits_are_read_and_checked() {
+        let c = GatewayConfig::parse("[server]\nmax_in_flight = 8\ncall_timeout = \"2m\"\ndrain_timeout = \"5s\"\n", Path::new("t")).unwrap();
+        let l = c.server.limits();
+        assert_eq!((l.max_in_flight, l.call_timeout, l.drain_timeout), (8, Duration::from_secs(120), Duration::from_secs(5)));
+        assert_eq!(GatewayConfig::parse("", Path::new("t")).unwrap().server.limits(), ServerLimits::default());
+        let err = GatewayConfig::parse("[server]\nmax_in_flight = 0\n", Path::new("t")).unwrap_err().to_string();
+        assert!(err.contains("TERN-G002") && err.contains("max_in_flight"), "{err}");
     }
 
     #[test]
