@@ -30,15 +30,7 @@ pub struct InProcessClient {
 async fn guarded<T>(op: &str, fut: impl Future<Output = Result<T, AgentError>>) -> Result<T, AgentError> {
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(r) => r,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(op, panic = %what, "agent panicked");
-            Err(AgentError::internal(codes::INTERNAL, format!("agent panicked during {op}: {what}")))
-        }
+        Err(panic) => Err(crate::panic::panic_error("agent", op, panic.as_ref())),
     }
 }
 
@@ -56,7 +48,10 @@ fn category_of(template: &core::TaskTemplate) -> Result<TaskCategory, AgentError
 fn requested_category(category: Option<&admin::TaskCategory>, task_type: &str) -> Result<TaskCategory, AgentError> {
     let c = TaskCategory::from_request(category, task_type);
     if c.name.is_empty() {
-        return Err(AgentError::invalid_argument(codes::INVALID_REQUEST, "task_category.name (or task_type) is required"));
+        return Err(AgentError::invalid_argument(
+            codes::INVALID_REQUEST,
+            "task_category.name (or task_type) is required",
+        ));
     }
     Ok(c)
 }
@@ -89,7 +84,10 @@ impl InProcessClient {
             AgentHandle::Sync(a) => Ok(a.clone()),
             AgentHandle::Async(a) => Err(AgentError::invalid_argument(
                 codes::WRONG_EXECUTION_MODE,
-                format!("agent {:?} for {category} is asynchronous: call CreateTask/GetTask, not ExecuteTaskSync", a.name()),
+                format!(
+                    "agent {:?} for {category} is asynchronous: call CreateTask/GetTask, not ExecuteTaskSync",
+                    a.name()
+                ),
             )),
         }
     }

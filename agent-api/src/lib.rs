@@ -43,6 +43,7 @@ pub mod local_jobs;
 pub mod local_process;
 pub mod metrics;
 pub mod outputs;
+pub mod panic;
 pub mod plugin;
 pub mod registry;
 pub mod resource_meta;
@@ -90,8 +91,8 @@ pub mod prelude {
     pub use crate::idempotency::IdempotencyKey;
     pub use crate::local_jobs::LocalJobs;
     pub use crate::outputs::check_outputs;
-    pub use crate::registry::AgentRegistry;
     pub use crate::registry::AgentHandle;
+    pub use crate::registry::AgentRegistry;
     pub use crate::resource_meta::ResourceMeta;
     pub use crate::secrets::{Secret, SecretRef};
     pub use crate::states::{BackendState, StateTable};
