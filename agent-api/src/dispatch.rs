@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -92,10 +93,30 @@ impl InProcessClient {
         }
     }
 
-    /// The agent's context; the deadline is the served call's (`grpc-timeout`), if any.
-    fn ctx(&self, output_prefix: &str, execution: Option<Box<admin::TaskExecutionMetadata>>) -> TaskContext {
-        self.services.task_context(output_prefix, execution, crate::call::CallContext::current_deadline())
+    /// The agent's context. Its deadline is the earlier of the served call's (`grpc-timeout`)
+    /// and, for calls that carry the task's template (create, execute), now + the task's
+    /// `metadata.timeout`: a call never outlives the task it runs.
+    fn ctx(
+        &self,
+        output_prefix: &str,
+        execution: Option<Box<admin::TaskExecutionMetadata>>,
+        template: Option<&core::TaskTemplate>,
+    ) -> TaskContext {
+        let call = crate::call::CallContext::current_deadline();
+        let task = template.and_then(task_timeout).map(|t| Instant::now() + t);
+        let deadline = match (call, task) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.services.task_context(output_prefix, execution, deadline)
     }
+}
+
+/// The template's `metadata.timeout`, when it sets one (zero, negative or malformed: none, as in Flyte).
+fn task_timeout(template: &core::TaskTemplate) -> Option<Duration> {
+    let t = template.metadata.as_ref()?.timeout.as_ref()?;
+    let d = Duration::try_from(*t).ok()?;
+    (!d.is_zero()).then_some(d)
 }
 
 #[async_trait]
@@ -116,7 +137,7 @@ impl AgentClient for InProcessClient {
         let template = required(request.template, "CreateTaskRequest.template")?;
         let category = category_of(&template)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx(&request.output_prefix, request.task_execution_metadata);
+        let ctx = self.ctx(&request.output_prefix, request.task_execution_metadata, Some(&template));
         let task = TaskRequest { template, inputs: request.inputs.unwrap_or_default() };
         let meta = guarded("create", agent.create(&ctx, task)).await?;
         Ok(meta.into_bytes())
@@ -126,7 +147,7 @@ impl AgentClient for InProcessClient {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx(&request.output_prefix, None);
+        let ctx = self.ctx(&request.output_prefix, None, None);
         let meta = ResourceMeta::from_bytes(request.resource_meta);
         let status = guarded("get", agent.get(&ctx, &meta)).await?;
         Ok(status.into_resource())
@@ -136,7 +157,7 @@ impl AgentClient for InProcessClient {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx("", None);
+        let ctx = self.ctx("", None, None);
         let meta = ResourceMeta::from_bytes(request.resource_meta);
         guarded("delete", agent.delete(&ctx, &meta)).await
     }
@@ -149,7 +170,7 @@ impl AgentClient for InProcessClient {
         let template = required(header.template, "CreateRequestHeader.template")?;
         let category = category_of(&template)?;
         let agent = self.sync_agent(&category)?;
-        let ctx = self.ctx(&header.output_prefix, header.task_execution_metadata);
+        let ctx = self.ctx(&header.output_prefix, header.task_execution_metadata, Some(&template));
         let interface = template.interface.clone();
         let task = TaskRequest { template, inputs };
         let mut status = guarded("execute", agent.execute(&ctx, task)).await?;
@@ -175,7 +196,7 @@ impl AgentClient for InProcessClient {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx("", None);
+        let ctx = self.ctx("", None, None);
         let meta = ResourceMeta::from_bytes(request.resource_meta);
         let query = MetricsQuery {
             queries: request.queries,
@@ -194,7 +215,7 @@ impl AgentClient for InProcessClient {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx("", None);
+        let ctx = self.ctx("", None, None);
         let meta = ResourceMeta::from_bytes(request.resource_meta);
         let page = guarded("logs", agent.logs(&ctx, &meta, request.lines, &request.token)).await?;
         use admin::get_task_logs_response::Part;
