@@ -8,12 +8,15 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt;
+use prost::Message;
 
 use crate::agent::{AsyncAgent, MetricsQuery, SyncAgent, TaskRequest};
 use crate::category::TaskCategory;
 use crate::client::AgentClient;
 use crate::context::{AgentServices, TaskContext};
 use crate::error::{codes, AgentError};
+use crate::datastore::{join_uri, DataStoreError};
+use crate::job_outputs;
 use crate::outputs::check_outputs;
 use crate::proto::flyteidl::{admin, core};
 use crate::registry::{AgentHandle, AgentRegistry};
@@ -112,6 +115,43 @@ impl InProcessClient {
     }
 }
 
+impl InProcessClient {
+    /// A succeeded job's outputs against the outputs its task declared (kept in its handle):
+    /// the Resource's, else `<output_prefix>/outputs.pb`, which is what propeller reads then.
+    async fn checked(&self, ctx: &TaskContext, status: TaskStatus, declared: core::VariableMap) -> TaskStatus {
+        let interface = core::TypedInterface { inputs: None, outputs: Some(declared) };
+        let outputs = match &status.outputs {
+            Some(o) => o.clone(),
+            None if ctx.output_prefix.is_empty() => return status,
+            None => {
+                let uri = join_uri(&ctx.output_prefix, "outputs.pb");
+                let mismatch = |m: String| TaskStatus::failed(AgentError::internal(codes::OUTPUT_MISMATCH, m));
+                match ctx.data_store().read(&uri).await {
+                    Ok(bytes) => match core::LiteralMap::decode(bytes) {
+                        Ok(map) => map,
+                        Err(e) => return mismatch(format!("{uri} is not a LiteralMap: {e}")),
+                    },
+                    Err(DataStoreError::NotFound { .. }) => {
+                        return mismatch(format!(
+                            "the task declares outputs but succeeded without them: none in its Resource and no {uri}"
+                        ))
+                    }
+                    // A store this gateway cannot read (another scheme, outside its roots):
+                    // the caller reads and checks the file itself.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "outputs.pb not checked");
+                        return status;
+                    }
+                }
+            }
+        };
+        match check_outputs(Some(&interface), &outputs) {
+            Ok(()) => status,
+            Err(e) => TaskStatus::failed(e),
+        }
+    }
+}
+
 /// The template's `metadata.timeout`, when it sets one (zero, negative or malformed: none, as in Flyte).
 fn task_timeout(template: &core::TaskTemplate) -> Option<Duration> {
     let t = template.metadata.as_ref()?.timeout.as_ref()?;
@@ -138,9 +178,10 @@ impl AgentClient for InProcessClient {
         let category = category_of(&template)?;
         let agent = self.async_agent(&category)?;
         let ctx = self.ctx(&request.output_prefix, request.task_execution_metadata, Some(&template));
+        let outputs = template.interface.as_ref().and_then(|i| i.outputs.clone());
         let task = TaskRequest { template, inputs: request.inputs.unwrap_or_default() };
         let meta = guarded("create", agent.create(&ctx, task)).await?;
-        Ok(meta.into_bytes())
+        Ok(job_outputs::seal(meta.into_bytes(), outputs.as_ref()))
     }
 
     async fn get_task(&self, request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
@@ -148,8 +189,12 @@ impl AgentClient for InProcessClient {
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
         let ctx = self.ctx(&request.output_prefix, None, None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
-        let status = guarded("get", agent.get(&ctx, &meta)).await?;
+        let (meta, declared) = job_outputs::open(request.resource_meta)?;
+        let status = guarded("get", agent.get(&ctx, &ResourceMeta::from_bytes(meta))).await?;
+        let status = match declared {
+            Some(outputs) if status.phase == Phase::Succeeded => self.checked(&ctx, status, outputs).await,
+            _ => status,
+        };
         Ok(status.into_resource())
     }
 
@@ -158,7 +203,7 @@ impl AgentClient for InProcessClient {
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
         let ctx = self.ctx("", None, None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let meta = ResourceMeta::from_bytes(job_outputs::open(request.resource_meta)?.0);
         guarded("delete", agent.delete(&ctx, &meta)).await
     }
 
@@ -197,7 +242,7 @@ impl AgentClient for InProcessClient {
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
         let ctx = self.ctx("", None, None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let meta = ResourceMeta::from_bytes(job_outputs::open(request.resource_meta)?.0);
         let query = MetricsQuery {
             queries: request.queries,
             start_time: request.start_time,
@@ -216,7 +261,7 @@ impl AgentClient for InProcessClient {
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
         let ctx = self.ctx("", None, None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let meta = ResourceMeta::from_bytes(job_outputs::open(request.resource_meta)?.0);
         let page = guarded("logs", agent.logs(&ctx, &meta, request.lines, &request.token)).await?;
         use admin::get_task_logs_response::Part;
         #[allow(deprecated)]

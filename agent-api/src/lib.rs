@@ -39,6 +39,7 @@ pub mod grpc_client;
 pub mod http;
 pub mod idempotency;
 pub mod job_dir;
+pub mod job_outputs;
 pub mod local_jobs;
 pub mod local_process;
 pub mod metrics;
