@@ -1,6 +1,8 @@
 //! The webhook agent served over real gRPC honours the task's `metadata.timeout`: the
 //! request to a slow endpoint is cut at the task's timeout, not at the webhook's own
 //! (longer) `timeout_sec`.
+// Only the HTTP sink of the shared support module is used here.
+#[allow(dead_code)]
 mod support;
 
 use std::sync::Arc;
