@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::datastore::{DataStore, LocalDataStore};
+use crate::error::AgentError;
 use crate::idempotency::IdempotencyKey;
 use crate::metrics::AgentMetrics;
 use crate::proto::flyteidl::admin;
@@ -20,14 +21,10 @@ pub struct AgentServices {
 }
 
 impl AgentServices {
-    pub fn new(data_store: Arc<dyn DataStore>, secrets: Arc<dyn SecretProvider>) -> Self {
-        // Redirects are not followed, like httpx (which flytekit's connectors use): a 3xx
-        // is the backend's answer, and following it could forward credentials elsewhere.
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
-        Self { data_store, secrets, http, metrics: AgentMetrics::default() }
+    /// Fails only when the HTTP client cannot be built (`TERN-A015`).
+    pub fn new(data_store: Arc<dyn DataStore>, secrets: Arc<dyn SecretProvider>) -> Result<Self, AgentError> {
+        let http = crate::http::agent_client(reqwest::Client::builder())?;
+        Ok(Self { data_store, secrets, http, metrics: AgentMetrics::default() })
     }
 
     /// The same services with metrics registered in `metrics`.
@@ -36,9 +33,15 @@ impl AgentServices {
         self
     }
 
-    /// Local data store rooted at `root`, no secrets: for tests and embedded runs.
+    /// Local data store rooted at `root`, no secrets: for tests and examples.
+    ///
+    /// # Panics
+    /// When the HTTP client cannot be built (see [`AgentServices::new`], which returns it as an error).
     pub fn local(root: impl Into<std::path::PathBuf>) -> Self {
-        Self::new(LocalDataStore::shared(root), Arc::new(StaticSecrets::new()))
+        match Self::new(LocalDataStore::shared(root), Arc::new(StaticSecrets::new())) {
+            Ok(services) => services,
+            Err(e) => panic!("AgentServices::local: {e}"),
+        }
     }
 
     /// The context for one call.
@@ -48,10 +51,8 @@ impl AgentServices {
         execution: Option<Box<admin::TaskExecutionMetadata>>,
         deadline: Option<Instant>,
     ) -> TaskContext {
-        let idempotency_key = execution
-            .as_ref()
-            .and_then(|m| m.task_execution_id.as_ref())
-            .and_then(IdempotencyKey::from_execution);
+        let idempotency_key =
+            execution.as_ref().and_then(|m| m.task_execution_id.as_ref()).and_then(IdempotencyKey::from_execution);
         TaskContext {
             services: self.clone(),
             output_prefix: output_prefix.into(),

@@ -4,15 +4,19 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::FutureExt;
+use prost::Message;
 
 use crate::agent::{AsyncAgent, MetricsQuery, SyncAgent, TaskRequest};
 use crate::category::TaskCategory;
 use crate::client::AgentClient;
 use crate::context::{AgentServices, TaskContext};
 use crate::error::{codes, AgentError};
+use crate::datastore::{join_uri, DataStoreError};
+use crate::job_outputs;
 use crate::outputs::check_outputs;
 use crate::proto::flyteidl::{admin, core};
 use crate::registry::{AgentHandle, AgentRegistry};
@@ -30,15 +34,7 @@ pub struct InProcessClient {
 async fn guarded<T>(op: &str, fut: impl Future<Output = Result<T, AgentError>>) -> Result<T, AgentError> {
     match AssertUnwindSafe(fut).catch_unwind().await {
         Ok(r) => r,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(op, panic = %what, "agent panicked");
-            Err(AgentError::internal(codes::INTERNAL, format!("agent panicked during {op}: {what}")))
-        }
+        Err(panic) => Err(crate::panic::panic_error("agent", op, panic.as_ref())),
     }
 }
 
@@ -56,7 +52,10 @@ fn category_of(template: &core::TaskTemplate) -> Result<TaskCategory, AgentError
 fn requested_category(category: Option<&admin::TaskCategory>, task_type: &str) -> Result<TaskCategory, AgentError> {
     let c = TaskCategory::from_request(category, task_type);
     if c.name.is_empty() {
-        return Err(AgentError::invalid_argument(codes::INVALID_REQUEST, "task_category.name (or task_type) is required"));
+        return Err(AgentError::invalid_argument(
+            codes::INVALID_REQUEST,
+            "task_category.name (or task_type) is required",
+        ));
     }
     Ok(c)
 }
@@ -89,15 +88,75 @@ impl InProcessClient {
             AgentHandle::Sync(a) => Ok(a.clone()),
             AgentHandle::Async(a) => Err(AgentError::invalid_argument(
                 codes::WRONG_EXECUTION_MODE,
-                format!("agent {:?} for {category} is asynchronous: call CreateTask/GetTask, not ExecuteTaskSync", a.name()),
+                format!(
+                    "agent {:?} for {category} is asynchronous: call CreateTask/GetTask, not ExecuteTaskSync",
+                    a.name()
+                ),
             )),
         }
     }
 
-    /// The agent's context; the deadline is the served call's (`grpc-timeout`), if any.
-    fn ctx(&self, output_prefix: &str, execution: Option<Box<admin::TaskExecutionMetadata>>) -> TaskContext {
-        self.services.task_context(output_prefix, execution, crate::call::CallContext::current_deadline())
+    /// The agent's context. Its deadline is the earlier of the served call's (`grpc-timeout`)
+    /// and, for calls that carry the task's template (create, execute), now + the task's
+    /// `metadata.timeout`: a call never outlives the task it runs.
+    fn ctx(
+        &self,
+        output_prefix: &str,
+        execution: Option<Box<admin::TaskExecutionMetadata>>,
+        template: Option<&core::TaskTemplate>,
+    ) -> TaskContext {
+        let call = crate::call::CallContext::current_deadline();
+        let task = template.and_then(task_timeout).map(|t| Instant::now() + t);
+        let deadline = match (call, task) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.services.task_context(output_prefix, execution, deadline)
     }
+}
+
+impl InProcessClient {
+    /// A succeeded job's outputs against the outputs its task declared (kept in its handle):
+    /// the Resource's, else `<output_prefix>/outputs.pb`, which is what propeller reads then.
+    async fn checked(&self, ctx: &TaskContext, status: TaskStatus, declared: core::VariableMap) -> TaskStatus {
+        let interface = core::TypedInterface { inputs: None, outputs: Some(declared) };
+        let outputs = match &status.outputs {
+            Some(o) => o.clone(),
+            None if ctx.output_prefix.is_empty() => return status,
+            None => {
+                let uri = join_uri(&ctx.output_prefix, "outputs.pb");
+                let mismatch = |m: String| TaskStatus::failed(AgentError::internal(codes::OUTPUT_MISMATCH, m));
+                match ctx.data_store().read(&uri).await {
+                    Ok(bytes) => match core::LiteralMap::decode(bytes) {
+                        Ok(map) => map,
+                        Err(e) => return mismatch(format!("{uri} is not a LiteralMap: {e}")),
+                    },
+                    Err(DataStoreError::NotFound { .. }) => {
+                        return mismatch(format!(
+                            "the task declares outputs but succeeded without them: none in its Resource and no {uri}"
+                        ))
+                    }
+                    // A store this gateway cannot read (another scheme, outside its roots):
+                    // the caller reads and checks the file itself.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "outputs.pb not checked");
+                        return status;
+                    }
+                }
+            }
+        };
+        match check_outputs(Some(&interface), &outputs) {
+            Ok(()) => status,
+            Err(e) => TaskStatus::failed(e),
+        }
+    }
+}
+
+/// The template's `metadata.timeout`, when it sets one (zero, negative or malformed: none, as in Flyte).
+fn task_timeout(template: &core::TaskTemplate) -> Option<Duration> {
+    let t = template.metadata.as_ref()?.timeout.as_ref()?;
+    let d = Duration::try_from(*t).ok()?;
+    (!d.is_zero()).then_some(d)
 }
 
 #[async_trait]
@@ -118,19 +177,24 @@ impl AgentClient for InProcessClient {
         let template = required(request.template, "CreateTaskRequest.template")?;
         let category = category_of(&template)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx(&request.output_prefix, request.task_execution_metadata);
+        let ctx = self.ctx(&request.output_prefix, request.task_execution_metadata, Some(&template));
+        let outputs = template.interface.as_ref().and_then(|i| i.outputs.clone());
         let task = TaskRequest { template, inputs: request.inputs.unwrap_or_default() };
         let meta = guarded("create", agent.create(&ctx, task)).await?;
-        Ok(meta.into_bytes())
+        Ok(job_outputs::seal(meta.into_bytes(), outputs.as_ref()))
     }
 
     async fn get_task(&self, request: admin::GetTaskRequest) -> Result<admin::Resource, AgentError> {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx(&request.output_prefix, None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
-        let status = guarded("get", agent.get(&ctx, &meta)).await?;
+        let ctx = self.ctx(&request.output_prefix, None, None);
+        let (meta, declared) = job_outputs::open(request.resource_meta)?;
+        let status = guarded("get", agent.get(&ctx, &ResourceMeta::from_bytes(meta))).await?;
+        let status = match declared {
+            Some(outputs) if status.phase == Phase::Succeeded => self.checked(&ctx, status, outputs).await,
+            _ => status,
+        };
         Ok(status.into_resource())
     }
 
@@ -138,8 +202,8 @@ impl AgentClient for InProcessClient {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx("", None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let ctx = self.ctx("", None, None);
+        let meta = ResourceMeta::from_bytes(job_outputs::open(request.resource_meta)?.0);
         guarded("delete", agent.delete(&ctx, &meta)).await
     }
 
@@ -151,7 +215,7 @@ impl AgentClient for InProcessClient {
         let template = required(header.template, "CreateRequestHeader.template")?;
         let category = category_of(&template)?;
         let agent = self.sync_agent(&category)?;
-        let ctx = self.ctx(&header.output_prefix, header.task_execution_metadata);
+        let ctx = self.ctx(&header.output_prefix, header.task_execution_metadata, Some(&template));
         let interface = template.interface.clone();
         let task = TaskRequest { template, inputs };
         let mut status = guarded("execute", agent.execute(&ctx, task)).await?;
@@ -177,8 +241,8 @@ impl AgentClient for InProcessClient {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx("", None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let ctx = self.ctx("", None, None);
+        let meta = ResourceMeta::from_bytes(job_outputs::open(request.resource_meta)?.0);
         let query = MetricsQuery {
             queries: request.queries,
             start_time: request.start_time,
@@ -196,8 +260,8 @@ impl AgentClient for InProcessClient {
         #[allow(deprecated)]
         let category = requested_category(request.task_category.as_ref(), &request.task_type)?;
         let agent = self.async_agent(&category)?;
-        let ctx = self.ctx("", None);
-        let meta = ResourceMeta::from_bytes(request.resource_meta);
+        let ctx = self.ctx("", None, None);
+        let meta = ResourceMeta::from_bytes(job_outputs::open(request.resource_meta)?.0);
         let page = guarded("logs", agent.logs(&ctx, &meta, request.lines, &request.token)).await?;
         use admin::get_task_logs_response::Part;
         #[allow(deprecated)]

@@ -66,6 +66,8 @@ pub mod codes {
     pub const DATA_OUTSIDE_ROOTS: &str = "TERN-D004";
     pub const RESOURCE_EXHAUSTED: &str = "TERN-A013";
     pub const BAD_AGENT_CONFIG: &str = "TERN-A014";
+    /// The agents' HTTP client cannot be built (its TLS backend refused the settings).
+    pub const HTTP_CLIENT: &str = "TERN-A015";
     pub const SECRET_MISSING: &str = "TERN-S001";
     /// A backend reported a state its agent's [`StateTable`](crate::states::StateTable) does not know.
     pub const UNKNOWN_BACKEND_STATE: &str = "TERN-B001";

@@ -2,6 +2,19 @@
 //! answer, what went wrong with a request, and error bodies cut to a size fit for a message.
 use std::time::Duration;
 
+use crate::error::{codes, AgentError};
+
+/// The agents' HTTP client from `builder`, never following redirects (like httpx, which
+/// flytekit's connectors use: a 3xx is the backend's answer, and following it could forward
+/// credentials elsewhere). A builder that cannot build is an error: falling back to a
+/// default client would silently follow redirects again.
+pub fn agent_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, AgentError> {
+    builder
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| AgentError::internal(codes::HTTP_CLIENT, format!("cannot build the agents' HTTP client: {e}")))
+}
+
 /// The `Retry-After` header, in seconds (the HTTP-date form is not honoured).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
@@ -39,6 +52,17 @@ pub fn cut(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_that_cannot_be_built_is_an_error_not_a_default_client() {
+        // No TLS version left to offer: rustls refuses to build this client.
+        let builder = reqwest::Client::builder()
+            .min_tls_version(reqwest::tls::Version::TLS_1_3)
+            .max_tls_version(reqwest::tls::Version::TLS_1_2);
+        let err = agent_client(builder).expect_err("a default client would follow redirects");
+        assert_eq!(err.code, crate::error::codes::HTTP_CLIENT);
+        assert!(err.message.contains("HTTP client"), "{err}");
+    }
 
     #[test]
     fn cuts_on_character_boundaries_and_reads_retry_after() {

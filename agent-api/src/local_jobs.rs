@@ -5,8 +5,11 @@
 //! `QUEUED` for a slot (`on_full = "queue"`) or are refused at create (`"reject"`).
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use futures::FutureExt;
 
 use crate::admission::{Admission, JobAdmission};
 use crate::error::AgentError;
@@ -70,7 +73,11 @@ impl LocalJobs {
                     slot
                 }
             };
-            let status = work.await;
+            // A panic inside the job must end it (FAILED), not leave it RUNNING forever.
+            let status = match AssertUnwindSafe(work).catch_unwind().await {
+                Ok(status) => status,
+                Err(panic) => TaskStatus::failed(crate::panic::panic_error("local job", "run", panic.as_ref())),
+            };
             let mut jobs = table.lock().unwrap_or_else(|p| p.into_inner());
             // A cancelled job keeps its ABORTED status.
             if matches!(jobs.get(&k), Some(Job::Running(_))) {
@@ -115,11 +122,12 @@ mod tests {
     async fn jobs_beyond_the_limit_queue_then_run() {
         let jobs = LocalJobs::with_admission(Admission::new("t", 1, OnFull::Queue, Duration::from_secs(1)));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        assert!(jobs.spawn("a", async move {
-            let _ = rx.await;
-            TaskStatus::succeeded(None)
-        })
-        .unwrap());
+        assert!(jobs
+            .spawn("a", async move {
+                let _ = rx.await;
+                TaskStatus::succeeded(None)
+            })
+            .unwrap());
         assert!(jobs.spawn("b", async { TaskStatus::succeeded(None) }).unwrap());
         assert!(!jobs.spawn("b", async { TaskStatus::succeeded(None) }).unwrap(), "same key, same job");
         tokio::task::yield_now().await;
@@ -138,6 +146,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_panicking_job_fails_with_a_system_error_instead_of_running_forever() {
+        let jobs = LocalJobs::new();
+        assert!(jobs
+            .spawn("boom", async {
+                if std::hint::black_box(true) {
+                    panic!("index out of bounds in the job");
+                }
+                TaskStatus::succeeded(None)
+            })
+            .unwrap());
+        for _ in 0..200 {
+            let status = jobs.status("boom").unwrap();
+            if status.phase != Phase::Running {
+                assert_eq!(status.phase, Phase::Failed);
+                let error = status.error.expect("a failed job carries its error");
+                assert_eq!(error.code, crate::error::codes::INTERNAL);
+                assert_eq!(error.origin, crate::error::ErrorOrigin::System);
+                assert!(error.message.contains("index out of bounds in the job"), "{}", error.message);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("the panicked job is still RUNNING");
+    }
+
+    #[tokio::test]
     async fn reject_refuses_a_job_beyond_the_limit_and_cancel_frees_queued_ones() {
         let jobs = LocalJobs::with_admission(Admission::new("t", 1, OnFull::Reject, Duration::from_secs(1)));
         assert!(jobs.spawn("a", std::future::pending()).unwrap());
@@ -146,6 +180,9 @@ mod tests {
         jobs.cancel("a");
         assert_eq!(jobs.status("a").unwrap().phase, Phase::Aborted);
         tokio::task::yield_now().await;
-        assert!(jobs.spawn("b", async { TaskStatus::succeeded(None) }).unwrap(), "the aborted job's slot is free again");
+        assert!(
+            jobs.spawn("b", async { TaskStatus::succeeded(None) }).unwrap(),
+            "the aborted job's slot is free again"
+        );
     }
 }

@@ -29,7 +29,11 @@ pub fn check_outputs(interface: Option<&core::TypedInterface>, outputs: &core::L
             .ok_or_else(|| mismatch(format!("declared output {name:?} is missing")))?;
         if let Some(t) = var.r#type.as_ref() {
             if !literal_has_shape(lit, t) {
-                return Err(mismatch(format!("output {name:?} does not match its declared type {}", describe_type(t))));
+                return Err(mismatch(format!(
+                    "output {name:?} does not match its declared type: expected {}, got {}",
+                    describe_type(t),
+                    describe_literal(lit)
+                )));
             }
         }
     }
@@ -89,6 +93,51 @@ fn simple_matches(simple: i32, value: Option<&ScalarValue>) -> bool {
                 | (S::Duration, P::Duration(_))
         ),
         _ => false,
+    }
+}
+
+/// Short human name of what a literal holds, in [`describe_type`]'s words, for messages.
+pub fn describe_literal(lit: &core::Literal) -> String {
+    use core::primitive::Value as P;
+    match lit.value.as_ref() {
+        None => "nothing".into(),
+        Some(LitValue::OffloadedMetadata(_)) => "an offloaded literal".into(),
+        Some(LitValue::Collection(c)) => match c.literals.first() {
+            Some(first) => format!("list<{}>", describe_literal(first)),
+            None => "an empty list".into(),
+        },
+        Some(LitValue::Map(m)) => match m.literals.values().next() {
+            Some(first) => format!("map<{}>", describe_literal(first)),
+            None => "an empty map".into(),
+        },
+        Some(LitValue::Scalar(sc)) => match sc.value.as_ref() {
+            None => "an empty scalar".into(),
+            Some(ScalarValue::Primitive(p)) => match p.value.as_ref() {
+                None => "an empty primitive".into(),
+                Some(P::Integer(_)) => "integer".into(),
+                Some(P::FloatValue(_)) => "float".into(),
+                Some(P::StringValue(_)) => "string".into(),
+                Some(P::Boolean(_)) => "boolean".into(),
+                Some(P::Datetime(_)) => "datetime".into(),
+                Some(P::Duration(_)) => "duration".into(),
+            },
+            Some(ScalarValue::Blob(b)) => {
+                let multipart = b.metadata.as_ref().and_then(|m| m.r#type.as_ref()).is_some_and(|t| {
+                    t.dimensionality == core::blob_type::BlobDimensionality::Multipart as i32
+                });
+                if multipart { "directory" } else { "file" }.into()
+            }
+            Some(ScalarValue::Binary(_)) => "binary".into(),
+            Some(ScalarValue::Schema(_)) => "schema".into(),
+            Some(ScalarValue::NoneType(_)) => "none".into(),
+            Some(ScalarValue::Error(_)) => "error".into(),
+            Some(ScalarValue::Generic(_)) => "struct".into(),
+            Some(ScalarValue::StructuredDataset(_)) => "dataframe".into(),
+            Some(ScalarValue::Union(u)) => match u.value.as_deref() {
+                Some(inner) => format!("union value {}", describe_literal(inner)),
+                None => "an empty union value".into(),
+            },
+        },
     }
 }
 

@@ -9,7 +9,9 @@
 //! 3. Otherwise the prebuilt library of the matching DuckDB version is taken from a
 //!    per-user cache (`$TERN_DUCKDB_CACHE`, default `~/.cache/tern/libduckdb`), filled on
 //!    first use with `npm pack` of DuckDB's official Node bindings package, which ships
-//!    `libduckdb.so`. libduckdb-sys (no `DUCKDB_LIB_DIR`) emits `rustc-link-lib=dylib=duckdb`
+//!    `libduckdb.so`. The archive and the library are checked against sha256 pins
+//!    (`build/pin.rs`, which says how to update them) and refused on mismatch; so is a
+//!    cached library that does not match. libduckdb-sys (no `DUCKDB_LIB_DIR`) emits `rustc-link-lib=dylib=duckdb`
 //!    and relies on the search path this script adds.
 //!
 //! In cases 2 and 3 the library is copied (hard-linked when possible) into
@@ -20,7 +22,11 @@
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+#[path = "build/fetch.rs"]
+mod fetch;
+#[path = "build/pin.rs"]
+mod pin;
 
 /// DuckDB version of `duckdb = "=1.10506.0"`; the library must match it exactly.
 const DUCKDB_VERSION: &str = "1.5.6";
@@ -72,24 +78,24 @@ fn artifact_dirs() -> Result<Vec<PathBuf>, String> {
         .and_then(Path::parent)
         .filter(|build| build.file_name().is_some_and(|n| n == "build"))
         .and_then(Path::parent)
-        .ok_or_else(|| format!("unexpected OUT_DIR layout {}; set DUCKDB_LIB_DIR and LD_LIBRARY_PATH", out.display()))?;
+        .ok_or_else(|| {
+            format!("unexpected OUT_DIR layout {}; set DUCKDB_LIB_DIR and LD_LIBRARY_PATH", out.display())
+        })?;
     Ok(vec![profile.join("deps"), profile.to_path_buf()])
 }
 
-/// The npm package that ships libduckdb for the target, if there is one.
-fn npm_package() -> Result<&'static str, String> {
+/// The pinned npm package that ships libduckdb for the target, if there is one.
+fn target_pin() -> Result<&'static pin::Pin, String> {
     let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     let libc = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
-    match (os.as_str(), arch.as_str(), libc.as_str()) {
-        ("linux", "x86_64", "gnu") => Ok("@duckdb/node-bindings-linux-x64"),
-        ("linux", "aarch64", "gnu") => Ok("@duckdb/node-bindings-linux-arm64"),
-        _ => Err(format!(
+    pin::for_target(&os, &arch, &libc).ok_or_else(|| {
+        format!(
             "no prebuilt libduckdb is known for target {}.\n{}",
             env::var("TARGET").unwrap_or_default(),
             options_without_npm()
-        )),
-    }
+        )
+    })
 }
 
 fn options_without_npm() -> String {
@@ -105,9 +111,9 @@ fn cache_root() -> Result<PathBuf, String> {
     if let Some(dir) = env::var_os("TERN_DUCKDB_CACHE").filter(|v| !v.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let home = env::var_os("HOME").filter(|v| !v.is_empty()).ok_or_else(|| {
-        "HOME is not set: set TERN_DUCKDB_CACHE to a directory for the prebuilt libduckdb".to_owned()
-    })?;
+    let home = env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| "HOME is not set: set TERN_DUCKDB_CACHE to a directory for the prebuilt libduckdb".to_owned())?;
     Ok(PathBuf::from(home).join(".cache/tern/libduckdb"))
 }
 
@@ -117,65 +123,20 @@ fn cached_library() -> Result<PathBuf, String> {
     let dir = cache_root()?.join(DUCKDB_VERSION).join(&target);
     let lib = dir.join(LIB_NAME);
     println!("cargo:rerun-if-changed={}", lib.display());
+    let pin = target_pin();
     if lib.is_file() {
+        // Checked on every use: the cache may predate the pin, or have been changed since.
+        if let Ok(pin) = pin {
+            pin::check("the cached", &lib, pin.library_sha256)?;
+        }
         return Ok(dir);
     }
-    let package = npm_package()?;
+    let pin = pin?;
     fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let tmp = dir.join(format!(".fetch-{}", std::process::id()));
-    let result = fetch(package, &tmp, &lib);
+    let result = fetch::fetch(Path::new("npm"), pin, NPM_RELEASE, DUCKDB_VERSION, &tmp, &lib);
     let _ = fs::remove_dir_all(&tmp);
     result.map(|()| dir)
-}
-
-/// `npm pack` the package into `tmp`, extract `package/libduckdb.so`, rename it to `lib`.
-fn fetch(package: &str, tmp: &Path, lib: &Path) -> Result<(), String> {
-    let _ = fs::remove_dir_all(tmp);
-    fs::create_dir_all(tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    let spec = format!("{package}@{NPM_RELEASE}");
-    // Not a cargo:warning: cargo replays those on every later build of this package.
-    eprintln!("fetching prebuilt libduckdb {DUCKDB_VERSION}: npm pack {spec}");
-    let npm_failed = |why: String| {
-        format!(
-            "could not obtain the prebuilt libduckdb {DUCKDB_VERSION}: {why}\n\
-             Options:\n  \
-             - install npm (Node.js) with access to an npm registry, then build again; the library is cached in {}\n  \
-             - set DUCKDB_LIB_DIR to a directory holding libduckdb {DUCKDB_VERSION} (libduckdb.so)\n  \
-             - build DuckDB from source: cargo build --features duckdb-bundled (this crate alone: --features bundled; about 30 min on 2 cores)",
-            lib.parent().map(|p| p.display().to_string()).unwrap_or_default()
-        )
-    };
-    let out = Command::new("npm")
-        .args(["pack", "--ignore-scripts", "--silent", &spec])
-        .current_dir(tmp)
-        .output()
-        .map_err(|e| npm_failed(format!("cannot run npm ({e})")))?;
-    if !out.status.success() {
-        return Err(npm_failed(format!(
-            "`npm pack {spec}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    let tarball = fs::read_dir(tmp)
-        .map_err(|e| npm_failed(format!("cannot list {}: {e}", tmp.display())))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "tgz"))
-        .ok_or_else(|| npm_failed(format!("`npm pack {spec}` produced no .tgz")))?;
-    let status = Command::new("tar")
-        .arg("xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(tmp)
-        .arg(format!("package/{LIB_NAME}"))
-        .status()
-        .map_err(|e| npm_failed(format!("cannot run tar ({e})")))?;
-    let extracted = tmp.join("package").join(LIB_NAME);
-    if !status.success() || !extracted.is_file() {
-        return Err(npm_failed(format!("{} holds no package/{LIB_NAME}", tarball.display())));
-    }
-    fs::rename(&extracted, lib).map_err(|e| format!("cannot move {} to {}: {e}", extracted.display(), lib.display()))
 }
 
 /// Puts `lib` into `dir` atomically (hard link, else copy), unless it is already there.

@@ -32,7 +32,7 @@ use tern_type_transformers::store::DataStores;
 /// config. The data store routes by URI: local paths and `file://` to `[data_store].root`
 /// (confined to the allowed roots when serving), `s3://` to S3 (connected on first use),
 /// so propeller's `s3://` output prefixes work.
-pub fn services(config: &GatewayConfig, mode: Mode, metrics: AgentMetrics) -> AgentServices {
+pub fn services(config: &GatewayConfig, mode: Mode, metrics: AgentMetrics) -> Result<AgentServices, GatewayError> {
     let mut secrets =
         StaticSecrets::from_env_map(&config.origin.env, &config.secrets.env_prefix).with_env(config.origin.env.clone());
     if let Some(dir) = &config.secrets.dir {
@@ -45,7 +45,9 @@ pub fn services(config: &GatewayConfig, mode: Mode, metrics: AgentMetrics) -> Ag
         LocalDataStore::new(&ds.root)
     };
     let store = DataStores::with_local(local).with_s3(ds.s3());
-    AgentServices::new(Arc::new(store), Arc::new(secrets)).with_metrics(metrics)
+    let services = AgentServices::new(Arc::new(store), Arc::new(secrets))
+        .map_err(|e| GatewayError::Registration { name: "(shared services)".into(), message: e.to_string() })?;
+    Ok(services.with_metrics(metrics))
 }
 
 /// The in-process client over every agent `config` serves in `mode`, and what it serves.
@@ -59,7 +61,7 @@ pub fn in_process_client_with(
     mode: Mode,
     metrics: AgentMetrics,
 ) -> Result<(InProcessClient, BuiltAgents), GatewayError> {
-    let services = services(config, mode, metrics);
+    let services = services(config, mode, metrics)?;
     let host = HostResources { env: config.origin.env.clone(), ..HostResources::detect() };
     let agents = plugins::agent_entries(config)?;
     let mut built = registry::build(config, mode, &services, &host, &agents.entries)?;
@@ -81,11 +83,17 @@ pub struct Gateway {
 
 impl Gateway {
     /// Builds agents, routes, groups (with background health checks), auth and TLS.
-    pub fn build(config: &GatewayConfig, mode: Mode, metrics: Arc<metrics::GatewayMetrics>) -> Result<Self, GatewayError> {
+    pub fn build(
+        config: &GatewayConfig,
+        mode: Mode,
+        metrics: Arc<metrics::GatewayMetrics>,
+    ) -> Result<Self, GatewayError> {
         let (local, built) = in_process_client_with(config, mode, metrics.agent_metrics())?;
         let secrets = local.services().secrets.clone();
         let handle_key = match &config.server.handle_key {
-            Some(r) => Some(secrets.resolve(r).map_err(|e| GatewayError::Auth(format!("[server] handle_key: {}", e.message)))?),
+            Some(r) => Some(
+                secrets.resolve(r).map_err(|e| GatewayError::Auth(format!("[server] handle_key: {}", e.message)))?,
+            ),
             None => None,
         };
         if handle_key.as_ref().is_some_and(|k| k.expose().len() < 16) {

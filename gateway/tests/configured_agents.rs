@@ -208,7 +208,7 @@ impl AgentFactory for ProbeFactory {
 }
 
 fn probe_client(c: &GatewayConfig) -> InProcessClient {
-    let services = tern_gateway::services(c, Mode::Serve, Default::default());
+    let services = tern_gateway::services(c, Mode::Serve, Default::default()).unwrap();
     let built = registry::build(c, Mode::Serve, &services, &host(), &[AgentEntry::of::<ProbeFactory>()]).unwrap();
     InProcessClient::new(built.registry, services)
 }

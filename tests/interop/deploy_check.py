@@ -504,6 +504,7 @@ class Checker:
         agents = g.effective.get("agents") or {}
         if agents.get("duckdb", {}).get("enabled"):
             wanted.append(("agents.duckdb.temp_directory", agents["duckdb"].get("temp_directory")))
+            wanted.append(("agents.duckdb.staging_directory", agents["duckdb"].get("staging_directory")))
         if agents.get("shell", {}).get("enabled"):
             wanted.append(("agents.shell.scratch_root", agents["shell"].get("scratch_root") or "/tmp"))
         wanted.append(("TMPDIR", g.env().get("TMPDIR", {}).get("value", "/tmp")))

@@ -239,7 +239,7 @@ pub fn msgpack_to_literal(value: &rmpv::Value, ty: &core::LiteralType) -> Result
             }
             (Ok(S::Duration), V::F64(_) | V::F32(_) | V::Integer(_)) => {
                 let secs = value.as_f64().ok_or_else(|| mismatch(ty, value))?;
-                pytime::seconds_to_duration(secs)
+                pytime::seconds_to_duration(secs, pytime::Resolution::Micros)
                     .map(|d| prim(Prim::Duration(d)))
                     .map_err(|why| TransformError::invalid("duration", why))
             }

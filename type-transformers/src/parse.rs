@@ -232,12 +232,9 @@ fn parse_datetime(text: &str) -> Result<prost_types::Timestamp, String> {
     }
 }
 
+/// Text and JSON a user typed keep nanoseconds.
 fn seconds_to_duration(secs: f64) -> Option<prost_types::Duration> {
-    if !secs.is_finite() || secs.abs() > 315_576_000_000.0 {
-        return None; // protobuf Duration's documented range (±10,000 years)
-    }
-    let whole = secs.trunc();
-    Some(prost_types::Duration { seconds: whole as i64, nanos: ((secs - whole) * 1e9).round() as i32 })
+    crate::pytime::seconds_to_duration(secs, crate::pytime::Resolution::Nanos).ok()
 }
 
 /// `90s`, `1h30m`, `250ms`, `1.5` (seconds), `-5s`; units d, h, m, s, ms, us, ns.
@@ -339,6 +336,19 @@ mod tests {
         for text in ["", "5x", "h", "1h30", "--1s"] {
             assert!(parse_duration(text).is_err(), "{text}");
         }
+    }
+
+    #[test]
+    fn durations_that_round_up_to_a_whole_second_carry_into_seconds() {
+        // `tern run -i x=1.9999999999`: the fraction rounds to 1e9 nanos, which protobuf forbids.
+        for (text, secs) in [("1.9999999999", 2), ("-1.9999999999", -2), ("0.99999999995", 1), ("59.9999999999s", 60)] {
+            let Prim::Duration(d) = prim(&parse_literal(text, &ty("duration")).unwrap()).clone() else { panic!() };
+            assert_eq!((d.seconds, d.nanos), (secs, 0), "{text}");
+        }
+        let Prim::Duration(d) = prim(&literal_from_json(&json!(1.9999999999), &ty("duration")).unwrap()).clone() else {
+            panic!()
+        };
+        assert_eq!((d.seconds, d.nanos), (2, 0));
     }
 
     #[test]

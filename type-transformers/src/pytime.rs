@@ -32,15 +32,47 @@ pub fn parse_isoformat(text: &str) -> Result<Timestamp, String> {
     Err(format!("{text:?} is not an ISO 8601 datetime (e.g. 2024-01-02T03:04:05.123456+00:00)"))
 }
 
-/// `timedelta(seconds=x)`: rounded to whole microseconds (half to even, as Python does).
-pub fn seconds_to_duration(seconds: f64) -> Result<Duration, String> {
+/// How finely [`seconds_to_duration`] keeps a fraction of a second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// Nanoseconds, protobuf Duration's own resolution (text and JSON a user typed).
+    Nanos,
+    /// Microseconds, as Python's `timedelta(seconds=x)` keeps them (msgpack written by flytekit).
+    Micros,
+}
+
+impl Resolution {
+    fn units_per_second(self) -> i64 {
+        match self {
+            Resolution::Nanos => 1_000_000_000,
+            Resolution::Micros => 1_000_000,
+        }
+    }
+}
+
+/// The one seconds → protobuf Duration conversion: the fraction is rounded to `resolution`
+/// half to even (as Python's timedelta does), and a fraction that rounds to a whole second
+/// carries into `seconds` — the result is always a valid Duration (|nanos| < 1e9, nanos
+/// with the sign of seconds).
+pub fn seconds_to_duration(seconds: f64, resolution: Resolution) -> Result<Duration, String> {
     // Python's timedelta range is ±999999999 days; protobuf's Duration is ±10,000 years.
     const MAX_SECONDS: f64 = 315_576_000_000.0;
     if !seconds.is_finite() || seconds.abs() > MAX_SECONDS {
         return Err(format!("{seconds} seconds is not a valid duration"));
     }
-    let micros = (seconds * 1e6).round_ties_even() as i64;
-    Ok(micros_to_duration(micros))
+    // Whole seconds and the fraction apart: the fraction is exact in f64, whereas
+    // `seconds * 1e9` loses nanoseconds beyond ~104 days.
+    let whole = seconds.trunc();
+    let per_second = resolution.units_per_second();
+    let units = (seconds - whole) * per_second as f64;
+    let mut units = units.round_ties_even() as i64;
+    let mut whole = whole as i64;
+    if units.abs() == per_second {
+        whole += units.signum();
+        units = 0;
+    }
+    let nanos = units * (1_000_000_000 / per_second);
+    Ok(Duration { seconds: whole, nanos: nanos as i32 })
 }
 
 /// A protobuf Duration of `micros` microseconds (seconds and nanos of the same sign).
@@ -69,6 +101,7 @@ pub fn check_duration(d: &Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::Strategy as _;
 
     #[test]
     fn reads_what_python_writes() {
@@ -87,12 +120,61 @@ mod tests {
     #[test]
     fn durations_round_like_timedelta() {
         // python: timedelta(seconds=1.0000004) == timedelta(seconds=1)
-        assert_eq!(seconds_to_duration(1.000_000_4).unwrap(), Duration { seconds: 1, nanos: 0 });
+        assert_eq!(seconds_to_duration(1.000_000_4, Resolution::Micros).unwrap(), Duration { seconds: 1, nanos: 0 });
         // python: timedelta(days=-1, microseconds=7).total_seconds() == -86399.999993
-        let d = seconds_to_duration(-86_399.999_993).unwrap();
+        let d = seconds_to_duration(-86_399.999_993, Resolution::Micros).unwrap();
         assert_eq!(d, Duration { seconds: -86_399, nanos: -999_993_000 });
         assert_eq!(total_seconds(&d), -86_399.999_993);
-        assert!(seconds_to_duration(f64::NAN).is_err());
+        assert!(seconds_to_duration(f64::NAN, Resolution::Micros).is_err());
         assert!(check_duration(&Duration { seconds: 1, nanos: -1 }).is_err());
+    }
+
+    /// Rounding a fraction up to a whole second carries: every resolution, both signs.
+    #[test]
+    fn fractions_that_round_to_a_second_carry() {
+        for (secs, res, want) in [
+            (1.999_999_999_9, Resolution::Nanos, (2, 0)),
+            (-1.999_999_999_9, Resolution::Nanos, (-2, 0)),
+            (0.999_999_5, Resolution::Micros, (1, 0)),
+            (-0.999_999_5, Resolution::Micros, (-1, 0)),
+            (0.999_999_4, Resolution::Micros, (0, 999_999_000)),
+            (315_575_999_999.999_99, Resolution::Nanos, (315_576_000_000, 0)),
+            (-0.0, Resolution::Nanos, (0, 0)),
+            (1e-10, Resolution::Nanos, (0, 0)),
+        ] {
+            let d = seconds_to_duration(secs, res).unwrap();
+            assert_eq!((d.seconds, d.nanos), want, "{secs} at {res:?}");
+        }
+        for bad in [f64::INFINITY, f64::NEG_INFINITY, 315_576_000_001.0, -315_576_000_001.0] {
+            assert!(seconds_to_duration(bad, Resolution::Nanos).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4096, failure_persistence: None, ..Default::default() })]
+
+        /// Always a valid Duration, within half a unit of the input's fraction (exact in f64).
+        #[test]
+        fn every_conversion_is_valid_and_rounds_to_the_nearest_unit(
+            secs in proptest::prop_oneof![
+                -315_576_000_000.0f64..315_576_000_000.0,
+                -10.0f64..10.0,
+                // Just below and above whole seconds, where the carry happens.
+                (-1000i64..1000, 0.0f64..1e-6).prop_map(|(s, e)| s as f64 + 1.0 - e),
+                (-1000i64..1000, 0.0f64..1e-6).prop_map(|(s, e)| s as f64 - 1.0 + e),
+            ],
+            micros in proptest::bool::ANY,
+        ) {
+            let res = if micros { Resolution::Micros } else { Resolution::Nanos };
+            let d = seconds_to_duration(secs, res).unwrap();
+            proptest::prop_assert!(check_duration(&d).is_ok(), "{secs} -> {d:?}");
+            let per_second = res.units_per_second();
+            let unit_nanos = 1_000_000_000 / per_second;
+            proptest::prop_assert_eq!(i64::from(d.nanos) % unit_nanos, 0);
+            let whole = secs.trunc();
+            let frac_units = (secs - whole) * per_second as f64;
+            let got_units = (d.seconds - whole as i64) * per_second + i64::from(d.nanos) / unit_nanos;
+            proptest::prop_assert!((got_units as f64 - frac_units).abs() <= 0.5, "{secs} -> {d:?}");
+        }
     }
 }

@@ -162,7 +162,7 @@ unsafe extern "C" fn init<F: AgentFactory>(
         let config = F::with_host_defaults(settings::<F>(args.settings)?, &host, args.max_concurrency);
         let runtime = runtime()?;
         let services =
-            AgentServices::new(Arc::new(HostDataStore(link.clone())), Arc::new(HostSecrets(link)))
+            AgentServices::new(Arc::new(HostDataStore(link.clone())), Arc::new(HostSecrets(link)))?
                 .with_metrics(AgentMetrics::default().for_agent(F::NAME));
         let admission = match args.admission {
             Some(a) => Admission::new(

@@ -205,7 +205,7 @@ async fn s3_data_flow_inputs_written_outputs_read() {
     let Some(peer) = support::start("s3_data_flow_inputs_written_outputs_read").await else { return };
     let local = tempfile::tempdir().unwrap();
     let stores = Arc::new(DataStores::new(local.path()).with_s3(S3Config::emulator(&peer.moto.endpoint)));
-    let services = AgentServices::new(stores.clone(), Arc::new(StaticSecrets::new()));
+    let services = AgentServices::new(stores.clone(), Arc::new(StaticSecrets::new())).unwrap();
     let agent = BatchAgent::new(peer.config(), &services);
 
     let prefix = format!("s3://{}/runs/r3/n0/0", support::BUCKET);

@@ -1,5 +1,6 @@
 //! [`DuckDbAgent`]: the async agent for task type `duckdb`.
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -11,6 +12,7 @@ use tern_agent_api::submission_record::SubmissionRecord;
 use crate::codes;
 use crate::run::{self, Cancel, DuckDbConfig, Job};
 use crate::sql::split_statements;
+use crate::staging::{self, Staging};
 
 /// Task type served (version 0).
 pub const TASK_TYPE: &str = "duckdb";
@@ -83,20 +85,33 @@ async fn stored_outputs(store: &Arc<dyn DataStore>, prefix: &str) -> Result<Opti
         .map_err(|e| AgentError::internal(codes::ENGINE, format!("{uri} is not a LiteralMap: {e}")))
 }
 
-/// The job body: run on a blocking thread, check and store outputs.
-async fn execute(job: Job, cancel: Arc<Cancel>) -> TaskStatus {
+/// The job body: stage remote inputs, run on a blocking thread, check the outputs, upload
+/// remote ones, store `outputs.pb`. The staging directory goes when the job ends (or is aborted).
+async fn execute(mut job: Job, cancel: Arc<Cancel>) -> TaskStatus {
+    // Agents read no environment: without the host's default (tests), the process's temp dir.
+    let base = job.config.staging_directory.clone().unwrap_or_else(std::env::temp_dir);
+    let staging = Staging::under(&base);
+    job.staging = staging.dir().to_owned();
+    job.staged_inputs = match staging::download_inputs(&job.inputs, job.store.as_ref(), &staging).await {
+        Ok(staged) => staged,
+        Err(e) => return TaskStatus::failed(e),
+    };
     let store = job.store.clone();
     let prefix = job.output_prefix.clone();
     let interface = job.interface.clone();
     let ran = tokio::task::spawn_blocking(move || run::run(&job, &cancel)).await;
-    let outputs = match ran {
-        Ok(Ok(outputs)) => outputs,
+    let (outputs, uploads) = match ran {
+        Ok(Ok(ran)) => ran,
         Ok(Err(e)) => return TaskStatus::failed(e),
         Err(e) => return TaskStatus::failed(codes::engine(format!("the DuckDB worker thread died: {e}"))),
     };
     if let Err(e) = check_outputs(interface.as_ref(), &outputs) {
         return TaskStatus::failed(e);
     }
+    if let Err(e) = staging::upload_outputs(store.as_ref(), &uploads).await {
+        return TaskStatus::failed(e);
+    }
+    drop(staging);
     if let Err(e) = store.write(&join_uri(&prefix, OUTPUTS_FILE), outputs.encode_to_vec().into()).await {
         return TaskStatus::failed(AgentError::from(e).context("cannot store outputs"));
     }
@@ -122,7 +137,10 @@ impl AsyncAgent for DuckDbAgent {
             ));
         }
         if ctx.output_prefix.is_empty() {
-            return Err(AgentError::invalid_argument(tern_agent_api::error::codes::INVALID_REQUEST, "CreateTaskRequest.output_prefix is required"));
+            return Err(AgentError::invalid_argument(
+                tern_agent_api::error::codes::INVALID_REQUEST,
+                "CreateTaskRequest.output_prefix is required",
+            ));
         }
         let key = match &ctx.idempotency_key {
             Some(k) => k.as_str().to_owned(),
@@ -161,6 +179,8 @@ impl AsyncAgent for DuckDbAgent {
             output_prefix: ctx.output_prefix.clone(),
             store,
             config: self.config.clone(),
+            staging: PathBuf::new(),
+            staged_inputs: Default::default(),
         };
         {
             let mut cancels = self.cancels.lock().unwrap_or_else(|p| p.into_inner());

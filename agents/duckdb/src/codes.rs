@@ -12,8 +12,8 @@ pub const MISSING_PARAMETER: &str = "TERN-Q003";
 /// An input cannot be used: a literal kind that cannot be a parameter, a dataframe that is
 /// not parquet, has no URI or holds no files. User error, permanent.
 pub const BAD_INPUT: &str = "TERN-Q004";
-/// A dataframe input or the output prefix is not a path of a local data store.
-/// User error, permanent.
+/// The data store cannot reach a dataframe input or the output prefix (a scheme it does
+/// not serve). User error, permanent.
 pub const UNSUPPORTED_LOCATION: &str = "TERN-Q005";
 /// A declared output cannot be made from the result: no such column, not exactly one
 /// row, NULL, a type mismatch, or the last statement returns no rows. User error, permanent.

@@ -27,6 +27,10 @@ pub struct DuckDbConfig {
     /// Where DuckDB spills data larger than memory (DuckDB's default: `.tmp` in the
     /// working directory).
     pub temp_directory: Option<PathBuf>,
+    /// Where dataframes in a remote data store (`s3://…`) are downloaded before a query
+    /// and written before their upload, one directory per job, removed when it ends
+    /// (default: the host's temporary directory).
+    pub staging_directory: Option<PathBuf>,
 }
 
 const UNITS: &[&str] = &["B", "KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"];
@@ -36,6 +40,9 @@ impl DuckDbConfig {
     /// `max_concurrency` queries.
     pub fn with_defaults(mut self, host: &HostResources, max_concurrency: Option<usize>) -> Self {
         let share = max_concurrency.unwrap_or(host.cpus).max(1);
+        if self.staging_directory.is_none() {
+            self.staging_directory = Some(host.temp_dir.clone());
+        }
         if self.threads.is_none() {
             self.threads = Some((host.cpus / share).max(1) as u32);
         }
@@ -65,6 +72,9 @@ impl DuckDbConfig {
                     "memory_limit = {limit:?} is not a size: write a number and a unit, e.g. \"2GiB\" or \"512MB\""
                 )));
             }
+        }
+        if let Some(dir) = self.staging_directory.as_ref().filter(|d| !d.is_absolute()) {
+            return Err(bad(format!("staging_directory: {} is not an absolute path", dir.display())));
         }
         for dir in &self.allowed_directories {
             if !dir.is_absolute() {
@@ -125,7 +135,17 @@ mod tests {
         let c = DuckDbConfig::default().with_defaults(&host(2, 24), None);
         assert_eq!(c.threads, Some(1));
         assert_eq!(c.memory_limit.as_deref(), Some("6144MiB"));
-        let set = DuckDbConfig { threads: Some(3), memory_limit: Some("1GB".into()), ..Default::default() };
+        assert_eq!(
+            c.staging_directory,
+            Some(host(2, 24).temp_dir),
+            "remote dataframes are staged in the host's temp dir"
+        );
+        let set = DuckDbConfig {
+            threads: Some(3),
+            memory_limit: Some("1GB".into()),
+            staging_directory: Some("/srv/staging".into()),
+            ..Default::default()
+        };
         assert_eq!(set.clone().with_defaults(&host(8, 32), Some(1)), set, "explicit settings win");
     }
 

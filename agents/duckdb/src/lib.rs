@@ -43,6 +43,11 @@
 //!
 //! A task without outputs just runs its statements.
 //!
+//! **Where dataframes live.** Local ones are read and written in place; ones in a remote
+//! data store (`s3://…`, as behind propeller) are downloaded through the data store into the
+//! job's staging directory (`staging_directory`) before the query, and dataframe outputs
+//! under a remote output prefix are written there and uploaded after it (`staging.rs`).
+//!
 //! **Files.** SQL may read and write only its dataframe inputs and its dataframe outputs
 //! (plus directories the operator allows, see [`DuckDbConfig`]); DuckDB extensions other than
 //! the built-in ones (parquet, json, icu) cannot be installed or loaded.
@@ -61,6 +66,7 @@ mod output;
 mod params;
 mod run;
 mod sql;
+mod staging;
 mod views;
 
 pub use agent::{DuckDbAgent, JobMeta, TASK_TYPE};

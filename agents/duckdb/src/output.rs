@@ -1,7 +1,7 @@
 //! The statement's result → task outputs: dataframe outputs get the whole result set as
 //! parquet (`<output_prefix>/<name>/00000`, flytekit's layout), scalar outputs take the
 //! column of the same name from a one-row result.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use duckdb::types::Value;
 use duckdb::Connection;
@@ -13,6 +13,7 @@ use tern_type_transformers::{dataframe, FlyteType, StructuredDataset};
 
 use crate::codes::{self, bad_output};
 use crate::sql::{quote_ident, quote_literal};
+use crate::staging::{self, Upload};
 use core::literal_type::Type as LitType;
 use core::SimpleType;
 
@@ -29,17 +30,20 @@ pub struct OutputSpec {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutputKind {
-    /// The whole result set, written as parquet into `dir` (which is `uri` in the store).
-    Dataset { dir: PathBuf, uri: String },
+    /// The whole result set, written as parquet into `dir` (which is `uri` in the store,
+    /// or, with `upload`, a staging directory whose file is uploaded to `uri` afterwards).
+    Dataset { dir: PathBuf, uri: String, upload: bool },
     /// One value from the column named like the output.
     Scalar(core::LiteralType),
 }
 
-/// The outputs the interface declares, sorted by name.
+/// The outputs the interface declares, sorted by name. Dataframes under a remote output
+/// prefix are written below `staging` first.
 pub fn specs(
     interface: Option<&core::TypedInterface>,
     output_prefix: &str,
     store: &dyn DataStore,
+    staging: &Path,
 ) -> Result<Vec<OutputSpec>, AgentError> {
     let Some(vars) = interface.and_then(|i| i.outputs.as_ref()) else { return Ok(Vec::new()) };
     let mut names: Vec<&String> = vars.variables.keys().collect();
@@ -52,20 +56,38 @@ pub fn specs(
                 return Err(bad_output(format!("output name {name:?} cannot name a directory")));
             }
             let key = join_uri(output_prefix, name);
-            let dir = store.local_path(&key).map_err(|e| match e {
-                DataStoreError::OutsideRoots { .. } => AgentError::from(e),
-                _ => AgentError::user(
-                    codes::UNSUPPORTED_LOCATION,
-                    format!("output prefix {output_prefix:?} is not in a local data store; only local paths are supported"),
-                ),
-            })?;
-            OutputKind::Dataset { dir, uri: store.canonical_uri(&key) }
+            if staging::is_remote(store, &key) {
+                let (dir, uri) = staging::output_location(staging, output_prefix, name);
+                OutputKind::Dataset { dir, uri, upload: true }
+            } else {
+                let dir = store.local_path(&key).map_err(|e| match e {
+                    DataStoreError::OutsideRoots { .. } => AgentError::from(e),
+                    _ => AgentError::user(
+                        codes::UNSUPPORTED_LOCATION,
+                        format!("output prefix {output_prefix:?} cannot be written by the data store ({e})"),
+                    ),
+                })?;
+                OutputKind::Dataset { dir, uri: store.canonical_uri(&key), upload: false }
+            }
         } else {
             OutputKind::Scalar(ty)
         };
         specs.push(OutputSpec { name: name.clone(), kind });
     }
     Ok(specs)
+}
+
+/// The files to upload once the query has written its remote outputs.
+pub fn uploads(specs: &[OutputSpec]) -> Vec<Upload> {
+    specs
+        .iter()
+        .filter_map(|s| match &s.kind {
+            OutputKind::Dataset { dir, uri, upload: true } => {
+                Some(Upload { file: dir.join(PARQUET_FILE), uri: join_uri(uri, PARQUET_FILE) })
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// Flyte type of a DuckDB column type (as `DESCRIBE` prints it).
@@ -92,7 +114,7 @@ pub fn collect(conn: &Connection, specs: &[OutputSpec]) -> Result<core::LiteralM
     let mut out = core::LiteralMap::default();
     for spec in specs {
         let lit = match &spec.kind {
-            OutputKind::Dataset { dir, uri } => write_dataset(conn, &columns, dir, uri)?,
+            OutputKind::Dataset { dir, uri, .. } => write_dataset(conn, &columns, dir, uri)?,
             OutputKind::Scalar(ty) => {
                 let n = match rows {
                     Some(n) => n,
@@ -173,7 +195,9 @@ fn scalar_output(
     });
     let Some((col, col_type)) = column else {
         let names: Vec<&str> = columns.iter().map(|(c, _)| c.as_str()).collect();
-        return Err(bad_output(format!("output {name:?} needs a result column named {name:?}; the result has {names:?}")));
+        return Err(bad_output(format!(
+            "output {name:?} needs a result column named {name:?}; the result has {names:?}"
+        )));
     };
     match &ty.r#type {
         Some(LitType::Simple(s)) => {
@@ -203,7 +227,13 @@ fn scalar_output(
 
 /// One value of `col` as the Flyte simple type `want`, converting only where no
 /// information is lost (integer → float) or the DuckDB type has a lossless reading.
-fn convert(conn: &Connection, name: &str, col: &str, col_type: &str, want: SimpleType) -> Result<core::Literal, AgentError> {
+fn convert(
+    conn: &Connection,
+    name: &str,
+    col: &str,
+    col_type: &str,
+    want: SimpleType,
+) -> Result<core::Literal, AgentError> {
     let have = flyte_type(col_type);
     let q = quote_ident(col);
     let expr = match (want, have) {
@@ -212,7 +242,9 @@ fn convert(conn: &Connection, name: &str, col: &str, col_type: &str, want: Simpl
         (SimpleType::Float, SimpleType::Float | SimpleType::Integer) => format!("CAST({q} AS DOUBLE)"),
         (SimpleType::String, SimpleType::String) => format!("CAST({q} AS VARCHAR)"),
         (SimpleType::Boolean, SimpleType::Boolean) => q.clone(),
-        (SimpleType::Datetime, SimpleType::Datetime) if col_type == "TIMESTAMP WITH TIME ZONE" => format!("epoch_us({q})"),
+        (SimpleType::Datetime, SimpleType::Datetime) if col_type == "TIMESTAMP WITH TIME ZONE" => {
+            format!("epoch_us({q})")
+        }
         (SimpleType::Datetime, SimpleType::Datetime) => format!("epoch_us(CAST({q} AS TIMESTAMP))"),
         (SimpleType::Duration, SimpleType::Duration) => q.clone(),
         _ => {
@@ -222,13 +254,15 @@ fn convert(conn: &Connection, name: &str, col: &str, col_type: &str, want: Simpl
             )))
         }
     };
-    let value: Value = conn
-        .query_row(&format!("SELECT {expr} FROM {}", quote_ident(RESULT_TABLE)), [], |r| r.get(0))
-        .map_err(|e| bad_output(format!("output {name:?} from column {col:?}: {}", codes::duckdb_message(&e))))?;
+    let value: Value =
+        conn.query_row(&format!("SELECT {expr} FROM {}", quote_ident(RESULT_TABLE)), [], |r| r.get(0))
+            .map_err(|e| bad_output(format!("output {name:?} from column {col:?}: {}", codes::duckdb_message(&e))))?;
     let mismatch = || bad_output(format!("output {name:?}: unexpected value in column {col:?} ({col_type})"));
     let literal = match (want, value) {
         (SimpleType::None, Value::Null) => ().to_literal(),
-        (SimpleType::None, _) => return Err(bad_output(format!("output {name:?} is declared none but column {col:?} is not NULL"))),
+        (SimpleType::None, _) => {
+            return Err(bad_output(format!("output {name:?} is declared none but column {col:?} is not NULL")))
+        }
         (_, Value::Null) => return Err(bad_output(format!("output {name:?}: column {col:?} is NULL"))),
         (SimpleType::Integer, Value::BigInt(i)) => i.to_literal(),
         (SimpleType::Float, Value::Double(f)) => f.to_literal(),

@@ -1,5 +1,6 @@
 //! One task run on a fresh in-memory DuckDB (blocking: call it from a blocking thread).
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +11,7 @@ use crate::codes::{self, bad_input, bad_output};
 use crate::output::{self, OutputKind, OutputSpec, RESULT_TABLE};
 use crate::params::{self, Param};
 use crate::sql::{literal_list, quote_ident, quote_literal};
+use crate::staging::Upload;
 use crate::views::{self, Grant, View};
 
 pub use crate::config::DuckDbConfig;
@@ -22,6 +24,10 @@ pub struct Job {
     pub output_prefix: String,
     pub store: Arc<dyn DataStore>,
     pub config: Arc<DuckDbConfig>,
+    /// The job's staging directory (remote dataframes; see `staging.rs`).
+    pub staging: PathBuf,
+    /// The local directory of each dataframe input downloaded there.
+    pub staged_inputs: HashMap<String, PathBuf>,
 }
 
 /// Cancellation shared between `delete` and the running job.
@@ -56,11 +62,12 @@ impl Cancel {
     }
 }
 
-/// Runs the job's statements and returns its outputs (not yet checked against the interface).
-pub fn run(job: &Job, cancel: &Cancel) -> Result<core::LiteralMap, AgentError> {
+/// Runs the job's statements and returns its outputs (not yet checked against the interface)
+/// and the files to upload for its remote dataframe outputs.
+pub fn run(job: &Job, cancel: &Cancel) -> Result<(core::LiteralMap, Vec<Upload>), AgentError> {
     let params = params::from_inputs(&job.inputs);
-    let views = views::from_inputs(&job.inputs, job.store.as_ref())?;
-    let outputs = output::specs(job.interface.as_ref(), &job.output_prefix, job.store.as_ref())?;
+    let views = views::from_inputs(&job.inputs, job.store.as_ref(), &job.staged_inputs)?;
+    let outputs = output::specs(job.interface.as_ref(), &job.output_prefix, job.store.as_ref(), &job.staging)?;
     let conn = Connection::open_in_memory()
         .map_err(|e| codes::engine(format!("cannot start DuckDB: {}", codes::duckdb_message(&e))))?;
     cancel.attach(conn.interrupt_handle());
@@ -83,9 +90,9 @@ pub fn run(job: &Job, cancel: &Cancel) -> Result<core::LiteralMap, AgentError> {
     }
     cancel.check()?;
     if outputs.is_empty() {
-        return Ok(core::LiteralMap::default());
+        return Ok((core::LiteralMap::default(), Vec::new()));
     }
-    output::collect(&conn, &outputs)
+    Ok((output::collect(&conn, &outputs)?, output::uploads(&outputs)))
 }
 
 /// Session settings: the file-access sandbox, no extension downloads, limits.
@@ -103,8 +110,11 @@ fn settings_sql(config: &DuckDbConfig, views: &[View], outputs: &[OutputSpec]) -
     sql.push("SET autoinstall_known_extensions = false".into());
     sql.push("SET autoload_known_extensions = false".into());
     if !config.unrestricted_file_access {
-        let mut dirs: Vec<String> =
-            config.allowed_directories.iter().map(|d| format!("{}/", d.display().to_string().trim_end_matches('/'))).collect();
+        let mut dirs: Vec<String> = config
+            .allowed_directories
+            .iter()
+            .map(|d| format!("{}/", d.display().to_string().trim_end_matches('/')))
+            .collect();
         let mut files = Vec::new();
         for v in views {
             match &v.grant {
@@ -174,6 +184,8 @@ mod tests {
             output_prefix: "out".into(),
             store: LocalDataStore::shared(std::env::temp_dir()),
             config: Default::default(),
+            staging: std::env::temp_dir().join("tern-duckdb-unit-test"),
+            staged_inputs: Default::default(),
         }
     }
 

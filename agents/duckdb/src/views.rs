@@ -1,5 +1,7 @@
 //! Dataframe inputs (StructuredDataset literals holding parquet) → views named after
-//! the input, reading the files in place from the local data store.
+//! the input, reading the files in place from the local data store, or from the job's
+//! staging directory for inputs downloaded from a remote store (`staging.rs`).
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tern_agent_api::datastore::DataStoreError;
@@ -38,19 +40,29 @@ impl View {
     }
 }
 
-/// The dataframe among `inputs`, as views (sorted by name).
-pub fn from_inputs(inputs: &core::LiteralMap, store: &dyn DataStore) -> Result<Vec<View>, AgentError> {
+/// The dataframes among `inputs` (sorted by name).
+pub fn dataframes(inputs: &core::LiteralMap) -> Result<Vec<(String, StructuredDataset)>, AgentError> {
     let mut names: Vec<&String> = inputs.literals.keys().collect();
     names.sort();
-    let mut views = Vec::new();
+    let mut out = Vec::new();
     for name in names {
         if let Some(literal) = dataset(&inputs.literals[name]) {
             let sd = StructuredDataset::from_literal(literal)
                 .map_err(|e| bad_input(format!("dataframe input {name:?}: {e}")))?;
-            views.push(resolve(name, &sd, store)?);
+            out.push((name.clone(), sd));
         }
     }
-    Ok(views)
+    Ok(out)
+}
+
+/// The dataframes among `inputs`, as views (sorted by name); `staged` holds the local
+/// directory of each input downloaded from a remote store.
+pub fn from_inputs(
+    inputs: &core::LiteralMap,
+    store: &dyn DataStore,
+    staged: &HashMap<String, PathBuf>,
+) -> Result<Vec<View>, AgentError> {
+    dataframes(inputs)?.iter().map(|(name, sd)| resolve(name, sd, store, staged.get(name))).collect()
 }
 
 /// The StructuredDataset literal in `lit`, looking through unions (`Optional[DataFrame]`).
@@ -65,7 +77,12 @@ fn dataset(lit: &core::Literal) -> Option<&core::Literal> {
     }
 }
 
-fn resolve(name: &str, sd: &StructuredDataset, store: &dyn DataStore) -> Result<View, AgentError> {
+fn resolve(
+    name: &str,
+    sd: &StructuredDataset,
+    store: &dyn DataStore,
+    staged: Option<&PathBuf>,
+) -> Result<View, AgentError> {
     let format = sd.format.as_str();
     if !(format.is_empty() || format.eq_ignore_ascii_case("parquet")) {
         return Err(bad_input(format!("dataframe input {name:?} has format {format:?}; only parquet is supported")));
@@ -73,19 +90,27 @@ fn resolve(name: &str, sd: &StructuredDataset, store: &dyn DataStore) -> Result<
     if sd.uri.is_empty() {
         return Err(bad_input(format!("dataframe input {name:?} has no uri")));
     }
-    let path = store.local_path(&sd.uri).map_err(|e| match e {
-        DataStoreError::OutsideRoots { .. } => AgentError::from(e).context(format!("dataframe input {name:?}")),
-        _ => AgentError::user(
-            codes::UNSUPPORTED_LOCATION,
-            format!("dataframe input {name:?} is at {:?}, which is not in a local data store; only local paths are supported", sd.uri),
-        ),
-    })?;
+    let path = match staged {
+        Some(dir) => dir.clone(),
+        None => store.local_path(&sd.uri).map_err(|e| match e {
+            DataStoreError::OutsideRoots { .. } => AgentError::from(e).context(format!("dataframe input {name:?}")),
+            _ => AgentError::user(
+                codes::UNSUPPORTED_LOCATION,
+                format!("dataframe input {name:?} is at {:?}, which the data store cannot reach ({e})", sd.uri),
+            ),
+        })?,
+    };
     let meta = std::fs::metadata(&path)
         .map_err(|e| bad_input(format!("dataframe input {name:?}: cannot read {:?} ({e})", sd.uri)))?;
     if meta.is_file() {
-        return Ok(View { name: name.to_owned(), files: vec![path.clone()], grant: Grant::File(path.display().to_string()) });
+        return Ok(View {
+            name: name.to_owned(),
+            files: vec![path.clone()],
+            grant: Grant::File(path.display().to_string()),
+        });
     }
-    let files = data_files(&path).map_err(|e| bad_input(format!("dataframe input {name:?}: cannot list {:?} ({e})", sd.uri)))?;
+    let files = data_files(&path)
+        .map_err(|e| bad_input(format!("dataframe input {name:?}: cannot list {:?} ({e})", sd.uri)))?;
     if files.is_empty() {
         return Err(bad_input(format!("dataframe input {name:?}: no data files in {:?}", sd.uri)));
     }
@@ -120,7 +145,10 @@ mod tests {
             files: vec![PathBuf::from("/d/it's/00000")],
             grant: Grant::Directory("/d/it's/".into()),
         };
-        assert_eq!(v.create_sql(), "CREATE VIEW \"my \"\"df\"\"\" AS SELECT * FROM read_parquet(['/d/it''s/00000']::VARCHAR[])");
+        assert_eq!(
+            v.create_sql(),
+            "CREATE VIEW \"my \"\"df\"\"\" AS SELECT * FROM read_parquet(['/d/it''s/00000']::VARCHAR[])"
+        );
     }
 
     #[test]

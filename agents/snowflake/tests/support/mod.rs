@@ -220,7 +220,7 @@ pub fn execution(exec: &str, node: &str, attempt: u32) -> Box<admin::TaskExecuti
 
 /// Services with a local data store at `root` and no task secrets.
 pub fn services(root: &Path) -> AgentServices {
-    AgentServices::new(LocalDataStore::shared(root), Arc::new(StaticSecrets::new()))
+    AgentServices::new(LocalDataStore::shared(root), Arc::new(StaticSecrets::new())).unwrap()
 }
 
 /// Polls `get` until a terminal phase (30 s at most).
