@@ -56,7 +56,7 @@ struct Gateways {
 }
 
 /// Backend agents, each aimed at the closed port with a short deadline and fake credentials.
-fn backend_sections() -> String {
+fn backend_sections(dir: &std::path::Display<'_>) -> String {
     format!(
         r#"
 [agents.webhook]
@@ -99,6 +99,7 @@ request_timeout = "2s"
 [agents.spark]
 mode = "standalone"
 rest_url = "{CLOSED}"
+work_dir = "{dir}/spark"
 
 [agents.lepton]
 workspace_id = "fuzz"
@@ -146,9 +147,9 @@ enabled = true
 state_dir = "{d}/gpu"
 fake_devices = [{{ uuid = "GPU-fuzz-0", name = "Tesla T4" }}]
 {}"#,
-            backend_sections()
+            backend_sections(&d)
         );
-        let create = format!("[agents.echo]\n{}", backend_sections());
+        let create = format!("[agents.echo]\n{}", backend_sections(&d));
         let every = build_gateway(&every, dir.path());
         let create = build_gateway(&create, dir.path());
         let categories = every
@@ -165,6 +166,12 @@ fake_devices = [{{ uuid = "GPU-fuzz-0", name = "Tesla T4" }}]
 /// The task categories the fuzz gateway serves (the replay test checks every agent is there).
 pub fn served_categories() -> Vec<(String, i32)> {
     gateways().categories.clone()
+}
+
+/// `TERN_FUZZ_VERBOSE=1`: print each call's outcome (to check what seeds reach).
+fn verbose() -> bool {
+    static V: OnceLock<bool> = OnceLock::new();
+    *V.get_or_init(|| std::env::var_os("TERN_FUZZ_VERBOSE").is_some())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -240,6 +247,9 @@ pub fn grpc_request(data: &[u8]) {
             _ => call(gateway.grpc.metadata_server(), request).await,
         }
     });
+    if verbose() {
+        eprintln!("{} -> grpc-status {grpc_status:?}", RPCS[rpc]);
+    }
     // Every answer is a gRPC answer: HTTP 200 with a status code.
     assert_eq!(status, http::StatusCode::OK, "{}", RPCS[rpc]);
     assert!(grpc_status.is_some(), "{}: no grpc-status", RPCS[rpc]);
@@ -249,24 +259,38 @@ pub fn grpc_request(data: &[u8]) {
 // resource_meta: arbitrary handles into every agent's GetTask/DeleteTask/metrics/logs
 // ---------------------------------------------------------------------------------------
 
-/// Input: a byte choosing the agent's category, a byte choosing the call, then the handle.
+/// Input: a byte choosing the call, the task category's name, a NUL, then the handle. A name
+/// the gateway does not serve picks a served category by its first byte (so mutations of the
+/// name still reach an agent).
 pub fn resource_meta(data: &[u8]) {
-    let [agent, op, meta @ ..] = data else { return };
+    let Some((&op, rest)) = data.split_first() else { return };
+    let (name, meta) = match rest.iter().position(|&b| b == 0) {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => (rest, &[][..]),
+    };
     let g = gateways();
-    let (name, version) = g.categories[usize::from(*agent) % g.categories.len()].clone();
+    let served = g.categories.iter().find(|(n, _)| n.as_bytes() == name);
+    let (name, version) = match served {
+        Some(c) => c.clone(),
+        None => g.categories[usize::from(name.first().copied().unwrap_or(0)) % g.categories.len()].clone(),
+    };
     let category = Some(admin::TaskCategory { name, version });
     let client = &g.every.client;
     let meta = meta.to_vec();
-    let _ = runtime().block_on(async {
+    let outcome = runtime().block_on(async {
         match op % 4 {
             0 => client
-                .get_task(admin::GetTaskRequest { task_category: category, resource_meta: meta, ..Default::default() })
+                .get_task(admin::GetTaskRequest {
+                    task_category: category.clone(),
+                    resource_meta: meta,
+                    ..Default::default()
+                })
                 .await
                 .map(drop),
             1 => {
                 client
                     .delete_task(admin::DeleteTaskRequest {
-                        task_category: category,
+                        task_category: category.clone(),
                         resource_meta: meta,
                         ..Default::default()
                     })
@@ -274,7 +298,7 @@ pub fn resource_meta(data: &[u8]) {
             }
             2 => client
                 .get_task_metrics(admin::GetTaskMetricsRequest {
-                    task_category: category,
+                    task_category: category.clone(),
                     resource_meta: meta,
                     queries: vec!["cpu".into()],
                     ..Default::default()
@@ -283,7 +307,7 @@ pub fn resource_meta(data: &[u8]) {
                 .map(drop),
             _ => client
                 .get_task_logs(admin::GetTaskLogsRequest {
-                    task_category: category,
+                    task_category: category.clone(),
                     resource_meta: meta,
                     lines: 10,
                     ..Default::default()
@@ -292,6 +316,13 @@ pub fn resource_meta(data: &[u8]) {
                 .map(drop),
         }
     });
+    if verbose() {
+        eprintln!(
+            "resource_meta {category:?} op {} -> {:?}",
+            op % 4,
+            outcome.map_err(|e| format!("{} {}", e.code, e.message))
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ datasets), TaskTemplates and CreateTaskRequests as `pyflyte register` and FlyteP
 shaped like each agent's resource_meta. The input formats are in fuzz/harness.rs. Deterministic: re-running it
 rewrites the same files (modulo flytekit's random local paths in blob URIs).
 """
+import base64
 import datetime
 import enum
 import json
@@ -194,37 +195,37 @@ def grpc_requests():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# handles (target `resource_meta`: agent-category byte, call byte, then the handle)
+# handles (target `resource_meta`: call byte, task category name, NUL, then the handle)
 # ---------------------------------------------------------------------------------------------------------------
 def handle(**fields) -> bytes:
     return json.dumps({**fields, "v": 1}, separators=(",", ":")).encode()
 
 
 HANDLES = [
-    ("echo", handle(inputs=ti.literal_map(x=ti.lit_int(1)).SerializeToString().hex())),
+    ("echo", handle(inputs=base64.b64encode(ti.literal_map(x=ti.lit_int(1)).SerializeToString()).decode())),
     ("shell", handle(key="k" * 64, output_prefix="s3://b/p/0")),
     ("sleep", handle(key="k" * 64, until_unix_ms=1)),
     ("duckdb", handle(job="j" * 64, output_prefix="/tmp/out")),
-    ("dask", handle(job="a" * 64)),
-    ("gpu", handle(job="b" * 64)),
+    ("dask", handle(job="a1" * 20)),
+    ("gpu", handle(job="b2" * 20)),
     ("aws-batch", handle(job_id="4c3b6b2e-6f1b-4a8f-9b0a-1c2d3e4f5a6b", job_name="n", queue="q", outputs=True)),
     ("bigquery_query_job_task", handle(job_id="tern_abc", project="fuzz-project", location="US", results=True)),
     ("databricks", handle(run_id="123", instance="fuzz", auth="pat", outputs=False)),
     ("ray", handle(submission_id="tern-" + "c" * 32, outputs=True)),
     ("snowflake", handle(user="u", account="fuzz", database="d", schema="s", warehouse="w",
-                         query_id="01b2c3d4-0000-0000-0000-000000000001", has_output=True)),
+                         query_id="01b2c3d4-0000-0000-0000-000000000001", has_output=True, submitted=1714564800,
+                         tag="tern:k")),
     ("lepton_endpoint_deployment_task", handle(op="deploy", name="tern-x", started_at=1, timeout_s=60)),
-    ("spark", handle(submission_id="driver-20240501000000-0000")),
+    ("spark", handle(mode="standalone", submission_id="driver-20240501000000-0000", app_name="tern-x")),
+    ("spark", handle(mode="local", job="tern-x", pid=1)),
 ]
 
 
 def resource_metas():
-    # The agent byte picks a category by index (mod the number served); 0..31 covers each at least once.
-    for i, (task_type, meta) in enumerate(HANDLES):
+    for task_type, meta in HANDLES:
         for op in range(4):
-            write("resource_meta", f"{task_type}-{op}", bytes([i, op]) + meta)
-    for i in range(32):
-        write("resource_meta", f"cat{i}-empty-object", bytes([i, i % 4]) + b'{"v":1}')
+            write("resource_meta", f"{task_type}-{len(meta)}-{op}", bytes([op]) + task_type.encode() + b"\0" + meta)
+        write("resource_meta", f"{task_type}-empty-object", b"\0" + task_type.encode() + b'\0{"v":1}')
 
 
 # ---------------------------------------------------------------------------------------------------------------
