@@ -44,7 +44,11 @@ fn replay(target: &str, body: fn(&[u8])) {
     for file in corpus(target) {
         let data = std::fs::read(&file).expect("corpus file");
         let before = PANICS.with(Cell::get);
+        let started = std::time::Instant::now();
         let outcome = std::panic::catch_unwind(|| body(&data));
+        if std::env::var_os("TERN_FUZZ_VERBOSE").is_some() {
+            eprintln!("{target}: {} in {:?}", file.display(), started.elapsed());
+        }
         let panicked = outcome.is_err() || PANICS.with(Cell::get) != before;
         assert!(!panicked, "{target}: {} panicked (see above)", file.display());
     }
