@@ -1,7 +1,24 @@
 //! Replays every committed fuzz corpus file (`fuzz/corpus/<target>/*`) through the fuzz
 //! targets' bodies (`fuzz/harness.rs`), on stable, as part of the normal `cargo test`: what
 //! fuzzing found (its minimized corpus and each crash's input) stays checked without fuzzing.
-//! It lives in the root crate because that crate already links every embedded agent.
+//! It lives in the root crate because that crate already links every embedded agent; the
+//! harness configures all of them, so it needs every agent feature (the default build).
+#![cfg(all(
+    feature = "agent-echo",
+    feature = "agent-sleep",
+    feature = "agent-webhook",
+    feature = "agent-duckdb",
+    feature = "agent-shell",
+    feature = "agent-snowflake",
+    feature = "agent-bigquery",
+    feature = "agent-databricks",
+    feature = "agent-batch",
+    feature = "agent-ray",
+    feature = "agent-dask",
+    feature = "agent-gpu",
+    feature = "agent-spark",
+    feature = "agent-lepton"
+))]
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
