@@ -42,9 +42,9 @@ if ! cargo-fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
 fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target/fuzz-nightly}"
-# The duckdb agent links the prebuilt libduckdb its build script caches (agents/duckdb/build.rs).
-DUCKDB_DIR="$(ls -d "${TERN_DUCKDB_CACHE:-$CACHE/libduckdb}"/*/ 2>/dev/null | tail -1 || true)"
-[[ -n "$DUCKDB_DIR" ]] && export LD_LIBRARY_PATH="${DUCKDB_DIR%/}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# The duckdb agent links libduckdb.so, which its build script copies next to the binaries (agents/duckdb/build.rs).
+HOST="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+export LD_LIBRARY_PATH="$CARGO_TARGET_DIR/$HOST/release${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 SANITIZER="${FUZZ_SANITIZER:-none}"
 cd "$ROOT/fuzz"
