@@ -215,10 +215,7 @@ mod tests {
     /// text was escaped again by the next, doubling it per level: 60 levels never finished.
     #[test]
     fn maps_inside_keys_are_refused() {
-        let mut bytes = Vec::new();
-        for _ in 0..60 {
-            bytes.push(0x81); // a map of one entry whose key is the next map
-        }
+        let mut bytes = vec![0x81; 60]; // maps of one entry, each the key of the one before
         bytes.extend_from_slice(b"\x80\xc0"); // the innermost key: {} → nil
         bytes.extend(std::iter::repeat_n(0xc0, 59)); // every level's value: nil
         assert_eq!(msgpack_to_json(&bytes), Err(MsgpackError::MapInKey));
