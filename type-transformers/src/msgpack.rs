@@ -25,6 +25,8 @@ pub enum MsgpackError {
     TrailingBytes(usize),
     #[error("msgpack extension type {0} has no JSON form")]
     Extension(i8),
+    #[error("msgpack map has a map inside a key (Python dict keys are hashable: flytekit never writes one)")]
+    MapInKey,
 }
 
 /// Encodes a JSON value as msgpack bytes.
@@ -94,6 +96,26 @@ fn json_to_rmpv(value: &Value) -> rmpv::Value {
     }
 }
 
+/// A map key as JSON object key: a string as is, anything else as its JSON text (`1`, `[1,2]`
+/// for a tuple key). A map inside a key is refused: Python cannot write one (a dict is not
+/// hashable), and text of text grows exponentially — each nested key's JSON text would be
+/// escaped again at every level, doubling it, so 40 nested levels of a 100-byte payload
+/// would take forever (found by fuzzing: the `literal` target).
+fn key_text(key: rmpv::Value) -> Result<String, MsgpackError> {
+    fn holds_map(v: &rmpv::Value) -> bool {
+        match v {
+            rmpv::Value::Map(_) => true,
+            rmpv::Value::Array(items) => items.iter().any(holds_map),
+            _ => false,
+        }
+    }
+    match key {
+        rmpv::Value::String(s) => Ok(utf8_lossy(s)),
+        other if holds_map(&other) => Err(MsgpackError::MapInKey),
+        other => Ok(rmpv_to_json(other)?.to_string()),
+    }
+}
+
 fn utf8_lossy(s: rmpv::Utf8String) -> String {
     // Invalid UTF-8 is kept visible rather than dropped.
     String::from_utf8_lossy(&s.into_bytes()).into_owned()
@@ -126,11 +148,7 @@ fn rmpv_to_json(value: rmpv::Value) -> Result<Value, MsgpackError> {
         rmpv::Value::Map(entries) => {
             let mut map = Map::new();
             for (k, v) in entries {
-                let key = match k {
-                    rmpv::Value::String(s) => utf8_lossy(s),
-                    other => rmpv_to_json(other)?.to_string(),
-                };
-                map.insert(key, rmpv_to_json(v)?);
+                map.insert(key_text(k)?, rmpv_to_json(v)?);
             }
             Value::Object(map)
         }
@@ -184,5 +202,26 @@ mod tests {
         assert!(matches!(msgpack_to_json(b"\xdc\x00"), Err(MsgpackError::Decode(_))));
         assert_eq!(msgpack_to_json(b"\xc0\xc0"), Err(MsgpackError::TrailingBytes(1)));
         assert_eq!(msgpack_to_json(b"\xd4\x05\x00"), Err(MsgpackError::Extension(5)));
+    }
+
+    #[test]
+    fn tuple_keys_become_their_json_text() {
+        // {(1, (2, "a")): True}, as msgpack writes a Python tuple key: an array
+        let bytes = b"\x81\x92\x01\x92\x02\xa1a\xc3";
+        assert_eq!(msgpack_to_json(bytes).unwrap(), json!({"[1,[2,\"a\"]]": true}));
+    }
+
+    /// Found by fuzzing (`literal` target): maps nested as keys of keys. Each level's key
+    /// text was escaped again by the next, doubling it per level: 60 levels never finished.
+    #[test]
+    fn maps_inside_keys_are_refused() {
+        let mut bytes = vec![0x81; 60]; // maps of one entry, each the key of the one before
+        bytes.extend_from_slice(b"\x80\xc0"); // the innermost key: {} → nil
+        bytes.extend(std::iter::repeat_n(0xc0, 59)); // every level's value: nil
+        assert_eq!(msgpack_to_json(&bytes), Err(MsgpackError::MapInKey));
+        // also inside a tuple key
+        assert_eq!(msgpack_to_json(b"\x81\x91\x80\xc0"), Err(MsgpackError::MapInKey));
+        // a map as a value is of course fine
+        assert_eq!(msgpack_to_json(b"\x81\xa1k\x81\xa1j\x80").unwrap(), json!({"k": {"j": {}}}));
     }
 }

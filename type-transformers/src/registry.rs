@@ -183,7 +183,12 @@ impl TypeRegistry {
             }
             (Some(LitType::UnionType(u)), _) => {
                 let (value, stored) = match literals::as_scalar(literal) {
-                    Some(ScalarValue::Union(un)) => (un.value.as_deref().unwrap_or(literal), un.r#type.as_ref()),
+                    Some(ScalarValue::Union(un)) => match un.value.as_deref() {
+                        Some(v) => (v, un.r#type.as_ref()),
+                        // A union without its value: rendered as is. Recursing with the same
+                        // literal and its stored (union) type never ended (found by fuzzing).
+                        None => return Ok(literal_to_json(literal)),
+                    },
                     _ => (literal, None),
                 };
                 // The stored variant type carries the custom tag, if any.
@@ -322,4 +327,22 @@ fn is_msgpack_dict(ty: &core::LiteralType) -> bool {
             _ => None,
         });
     is_struct && format == Some(crate::msgpack::MSGPACK_TAG)
+}
+
+#[cfg(test)]
+mod union_without_value {
+    use super::*;
+
+    /// Found by the `literal` fuzz target: a union literal with no value whose stored type is
+    /// a union made `to_json` call itself with the same arguments forever.
+    #[test]
+    fn a_union_without_its_value_is_rendered_not_recursed_into() {
+        let ty = crate::types::union(vec![crate::types::simple(core::SimpleType::Integer)]);
+        let literal = crate::literals::scalar(ScalarValue::Union(Box::new(core::Union {
+            value: None,
+            r#type: Some(ty.clone()),
+        })));
+        let json = TypeRegistry::new().to_json(&literal, &ty).unwrap();
+        assert_eq!(json, literal_to_json(&literal));
+    }
 }
