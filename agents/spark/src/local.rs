@@ -79,11 +79,27 @@ pub fn start(dir: &Path, program: &Path, args: &[String], task: &SparkTask, conf
     let mut child = cmd.spawn().map_err(|e| codes::launch_failed(format!("cannot start sh for spark-submit: {e}")))?;
     let pid = child.id().ok_or_else(|| codes::launch_failed("spark-submit ended before its pid was known"))?;
     let _ = std::fs::write(dir.join("pid"), pid.to_string());
+    wait_for_arguments(pid);
     // Reap it when it ends (the wrapper records the exit status itself).
     tokio::spawn(async move {
         let _ = child.wait().await;
     });
     Ok(pid)
+}
+
+/// Waits (at most 1 s) until `/proc/<pid>/cmdline` shows the new process's arguments. The spawn
+/// returns once the child's `execve` has released the parent, but the kernel sets the new
+/// argument bounds a moment later: on a busy host a GetTask right after the create read an
+/// empty cmdline there, took the live wrapper for gone and reported the job lost.
+fn wait_for_arguments(pid: u32) {
+    let path = PathBuf::from(format!("/proc/{pid}/cmdline"));
+    for _ in 0..200 {
+        match std::fs::read(&path) {
+            Ok(bytes) if bytes.is_empty() => std::thread::sleep(std::time::Duration::from_millis(5)),
+            // Visible, or already ended (no directory): `state` tells the rest.
+            _ => return,
+        }
+    }
 }
 
 /// Whether `pid` is the live wrapper of the job in `dir` (not a zombie, not a reused pid).
@@ -202,6 +218,31 @@ mod tests {
         assert_eq!(state(&lost, 999_999_999).0, LOCAL_LOST);
         let e = start(&dir.path().join("tern-x"), Path::new("/nonexistent/spark-submit"), &[], &t, &c).unwrap_err();
         assert_eq!(e.code, codes::LAUNCH_FAILED);
+    }
+
+    /// A GetTask right after the create sees the job running, also while the new process is
+    /// still inside its exec (on a busy host the CI once read an empty cmdline there and
+    /// reported the live job lost). The busy threads widen that window.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_is_running_as_soon_as_it_is_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let (t, c) = (SparkTask::default(), SparkConfig::default());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let busy: Vec<_> = (0..4)
+            .map(|_| {
+                let stop = stop.clone();
+                std::thread::spawn(move || while !stop.load(std::sync::atomic::Ordering::Relaxed) { std::hint::spin_loop() })
+            })
+            .collect();
+        for i in 0..40 {
+            let job = dir.path().join(format!("tern-{i}"));
+            let pid = start(&job, Path::new("sh"), &["-c".into(), "sleep 30".into()], &t, &c).unwrap();
+            let seen = state(&job, pid).0;
+            kill(&job, pid).unwrap();
+            assert_eq!(seen, LOCAL_RUNNING, "job {i}, checked at once after its start");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        busy.into_iter().for_each(|b| b.join().unwrap());
     }
 
     async fn wait_until(done: impl Fn() -> bool) {
