@@ -70,6 +70,7 @@ account = "fuzz"
 user = "fuzz"
 password = "env:FUZZ_SECRET"
 request_timeout = "2s"
+max_retries = 0
 
 [agents.bigquery]
 endpoint = "{CLOSED}"
@@ -91,6 +92,7 @@ logs_endpoint_url = "{CLOSED}"
 access_key_id = "env:FUZZ_SECRET"
 secret_access_key = "env:FUZZ_SECRET"
 request_timeout = "2s"
+max_attempts = 1
 
 [agents.ray]
 address = "{CLOSED}"

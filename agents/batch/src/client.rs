@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_batch::config::{Credentials, Region};
@@ -185,7 +186,8 @@ impl Aws {
         let c = &self.config;
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(https())
-            .timeout_config(TimeoutConfig::builder().operation_timeout(c.request_timeout).build());
+            .timeout_config(TimeoutConfig::builder().operation_timeout(c.request_timeout).build())
+            .retry_config(RetryConfig::standard().with_max_attempts(c.max_attempts));
         if let Some(p) = &c.profile {
             loader = loader.profile_name(p.trim());
         }

@@ -54,6 +54,10 @@ pub struct BatchConfig {
     /// Deadline of each call to AWS.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Attempts of each AWS call, the first included, in the SDK's standard retry mode
+    /// (exponential backoff with jitter on throttling, 5xx and connection failures); 1 turns
+    /// retries off. 1 to 10.
+    pub max_attempts: u32,
 }
 
 impl Default for BatchConfig {
@@ -78,6 +82,7 @@ impl Default for BatchConfig {
             default_timeout: None,
             log_group: "/aws/batch/job".into(),
             request_timeout: Duration::from_secs(30),
+            max_attempts: 3,
         }
     }
 }
@@ -114,6 +119,9 @@ impl BatchConfig {
             return Err("job_definition_prefix must be 1-64 letters, digits, '-' or '_'".into());
         }
         crate::template::vcpus(&self.default_vcpus).map_err(|e| format!("default_vcpus: {e}"))?;
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err(format!("max_attempts = {} is not between 1 and 10", self.max_attempts));
+        }
         if self.default_memory_mib == 0 {
             return Err("default_memory_mib must be positive".into());
         }
@@ -237,6 +245,8 @@ mod tests {
             BatchConfig { default_vcpus: "lots".into(), ..Default::default() },
             BatchConfig { default_timeout: Some(Duration::from_secs(5)), ..Default::default() },
             BatchConfig { request_timeout: Duration::ZERO, ..Default::default() },
+            BatchConfig { max_attempts: 0, ..Default::default() },
+            BatchConfig { max_attempts: 11, ..Default::default() },
         ];
         for c in bad {
             assert!(c.check().is_err(), "{c:?}");

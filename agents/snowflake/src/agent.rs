@@ -113,7 +113,7 @@ impl SnowflakeAgent {
             Some(e) => Endpoint::parse(e).map_err(|m| AgentError::invalid_argument(tern_agent_api::error::codes::BAD_AGENT_CONFIG, format!("[agents.snowflake] endpoint: {m}")))?,
             None => Endpoint::snowflake(),
         };
-        let client = SnowflakeClient::new(endpoint, config.role.clone(), config.request_timeout);
+        let client = SnowflakeClient::new(endpoint, config.role.clone(), config.request_timeout, config.max_retries);
         Ok(Self { config: Arc::new(config), client, inflight: Mutex::default(), recent: Mutex::default() })
     }
 

@@ -238,7 +238,7 @@ struct Session {
 }
 
 impl Session {
-    fn open(target: &Target, role: Option<&str>, credentials: &Credentials, endpoint: &Endpoint, timeout: Duration) -> Result<Self, AgentError> {
+    fn open(target: &Target, role: Option<&str>, credentials: &Credentials, endpoint: &Endpoint, timeout: Duration, retries: u32) -> Result<Self, AgentError> {
         let locator = account_name(&target.account).to_ascii_lowercase();
         let base = endpoint.base(&target.account);
         let token = Arc::new(Mutex::new(None));
@@ -249,7 +249,7 @@ impl Session {
             .user_agent(concat!("tern-agent-snowflake/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| codes::unavailable(format!("cannot build the HTTP client: {e}")))?;
-        let retry = reqwest_retry::policies::ExponentialBackoff::builder().build_with_max_retries(3);
+        let retry = reqwest_retry::policies::ExponentialBackoff::builder().build_with_max_retries(retries);
         let client: ClientWithMiddleware = reqwest_middleware::ClientBuilder::new(http.clone())
             .with(Rewrite { crate_host: format!("{locator}.{SNOWFLAKE_DOMAIN}"), base: base.clone(), token: token.clone() })
             .with(reqwest_retry::RetryTransientMiddleware::new_with_policy(retry))
@@ -605,12 +605,14 @@ pub struct SnowflakeClient {
     endpoint: Endpoint,
     role: Option<String>,
     timeout: Duration,
+    /// Retries of a transient HTTP failure (`max_retries`).
+    retries: u32,
     sessions: Mutex<HashMap<SessionKey, Arc<Session>>>,
 }
 
 impl SnowflakeClient {
-    pub fn new(endpoint: Endpoint, role: Option<String>, timeout: Duration) -> Self {
-        Self { endpoint, role, timeout, sessions: Mutex::new(HashMap::new()) }
+    pub fn new(endpoint: Endpoint, role: Option<String>, timeout: Duration, retries: u32) -> Self {
+        Self { endpoint, role, timeout, retries, sessions: Mutex::new(HashMap::new()) }
     }
 
     /// The base URL of `account`'s API (for messages and links).
@@ -635,7 +637,7 @@ impl SnowflakeClient {
                 sessions.remove(&k);
             }
         }
-        let session = Arc::new(Session::open(target, self.role.as_deref(), credentials, &self.endpoint, self.timeout)?);
+        let session = Arc::new(Session::open(target, self.role.as_deref(), credentials, &self.endpoint, self.timeout, self.retries)?);
         sessions.insert(key, session.clone());
         Ok(session)
     }

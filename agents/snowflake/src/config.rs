@@ -68,6 +68,10 @@ pub struct SnowflakeConfig {
     /// Longest one HTTP call to Snowflake may take.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How many times one HTTP call is retried after a transient failure (connection refused or
+    /// reset, timeout, HTTP 408/429/5xx), with exponential backoff and jitter from 1 s; 0 turns
+    /// retries off. At most 10.
+    pub max_retries: u32,
     /// Log link for a query; `{account}`, `{org}`, `{account_name}` and `{query_id}` are replaced.
     /// Default: Snowsight's query page, `https://app.snowflake.com/{org}/{account_name}/#/compute/history/queries/{query_id}/detail`.
     pub console_url: Option<String>,
@@ -92,6 +96,7 @@ impl Default for SnowflakeConfig {
             materialize: Materialize::None,
             no_data_grace: Duration::from_secs(300),
             request_timeout: Duration::from_secs(60),
+            max_retries: 3,
             console_url: None,
             max_materialize_bytes: 1 << 30,
         }
@@ -123,6 +128,9 @@ impl SnowflakeConfig {
         }
         if self.request_timeout.is_zero() {
             return Err(bad("request_timeout must be more than 0s".into()));
+        }
+        if self.max_retries > 10 {
+            return Err(bad(format!("max_retries = {} is more than 10", self.max_retries)));
         }
         if let Some(url) = &self.console_url {
             if !url.contains("{query_id}") {
@@ -190,6 +198,7 @@ mod tests {
             (SnowflakeConfig { account: Some("evil.com/".into()), ..Default::default() }, "account"),
             (SnowflakeConfig { allowed_accounts: vec!["a b".into()], ..Default::default() }, "allowed_accounts"),
             (SnowflakeConfig { request_timeout: Duration::ZERO, ..Default::default() }, "request_timeout"),
+            (SnowflakeConfig { max_retries: 11, ..Default::default() }, "max_retries"),
             (SnowflakeConfig { console_url: Some("https://x/".into()), ..Default::default() }, "console_url"),
         ] {
             let e = config.validate().unwrap_err();
