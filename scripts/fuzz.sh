@@ -14,7 +14,8 @@
 #
 # Environment: FUZZ_SANITIZER (default none: the code is safe Rust, so AddressSanitizer mostly halves the
 # executions; set `address` to use it), FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 10),
-# FUZZ_JOBS (parallel libFuzzer processes; unset: one, in the foreground).
+# FUZZ_JOBS (parallel libFuzzer processes; unset: one, in the foreground), FUZZ_RUNS (stop after this many executions,
+# e.g. 10000000; SECONDS still caps the time).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,5 +58,6 @@ cargo +nightly fuzz run --sanitizer "$SANITIZER" --debug-assertions "$TARGET" "c
     -timeout="${FUZZ_TIMEOUT:-10}" \
     -max_len=65536 \
     ${FUZZ_JOBS:+-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS"} \
+    ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} \
     -print_final_stats=1 \
     "$@"
